@@ -1,0 +1,155 @@
+"""Training configuration: every key documented, validated, overridable from the CLI."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import EcgnetError
+
+TASKS = ("mitbih", "ptbdb")
+MODES = ("scratch", "frozen", "finetune")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+IMBALANCE = ("none", "class_weights", "balanced_sampling")
+
+
+def _key(default: Any, help: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class Config:
+    """All keys of config/*.json. ``config/README.md`` is generated from these help texts."""
+
+    task: str = _key("mitbih", "Dataset/task: 'mitbih' (5 classes N,S,V,F,Q) or 'ptbdb' (normal vs myocardial infarction).")
+    data_dir: str = _key("data", "Folder with the Kaggle CSVs (.csv, .csv.gz or .csv.xz). If they are missing, a small bundled subset is used and a message says so.")
+    log_dir: str = _key("log", "Parent folder of the run directories (TensorBoard events, config, checkpoints).")
+    run_name: str = _key("", "Run directory name under log_dir; empty = '<task>-<mode>-<date>-<time>'.")
+    epochs: int = _key(40, "Maximum number of epochs (early stopping may end sooner).")
+    batch_size: int = _key(256, "Training mini-batch size.")
+    lr: float = _key(0.001, "Adam learning rate (paper: 0.001).")
+    betas: list = _key([0.9, 0.999], "Adam beta1, beta2 (paper: 0.9, 0.999).")
+    weight_decay: float = _key(0.0, "Adam weight decay (L2).")
+    lr_decay: float = _key(0.75, "Learning-rate decay factor (paper: x0.75) ...")
+    lr_decay_every: int = _key(10000, "... applied every this many iterations (paper: 10,000).")
+    val_fraction: float = _key(0.1, "Stratified share of the training file held out for validation (early stopping, best checkpoint).")
+    test_fraction: float = _key(0.2, "ptbdb only: stratified share held out as the test split (the Kaggle PTB files ship no split).")
+    patience: int = _key(8, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early.")
+    imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights) or 'balanced_sampling'.")
+    augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
+    seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
+    device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
+    amp: bool = _key(True, "Mixed precision (bfloat16 autocast) on CUDA; ignored on CPU.")
+    num_threads: int = _key(0, "CPU threads for PyTorch; 0 = number of physical cores.")
+    eval_batch_size: int = _key(1024, "Batch size for validation/test/prediction.")
+    pretrained: str = _key("", "Transfer: path to an MIT-BIH checkpoint whose conv trunk is reused (modes 'frozen' and 'finetune').")
+    mode: str = _key("scratch", "'scratch' (random init), 'frozen' (pretrained trunk frozen, new head trained; the paper) or 'finetune' (pretrained trunk trained too).")
+    trunk_lr_scale: float = _key(0.1, "finetune: learning rate of the trunk relative to lr.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self, source: str = "config") -> "Config":
+        """Check types and values; raise EcgnetError naming the offending key."""
+        def bad(key: str, why: str) -> EcgnetError:
+            return EcgnetError(f"{source}: key '{key}' {why}")
+
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            want = type(f.default) if f.default is not dataclasses.MISSING else list
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+                raise bad(f.name, f"must be of type {want.__name__}, got {value!r}")
+        choices = {"task": TASKS, "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise bad(key, f"is {getattr(self, key)!r}; choose one of {', '.join(allowed)}")
+        for key in ("epochs", "batch_size", "lr_decay_every", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise bad(key, f"must be >= 1, got {getattr(self, key)}")
+        for key in ("patience", "num_threads", "seed"):
+            if getattr(self, key) < 0:
+                raise bad(key, f"must be >= 0, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise bad("lr", f"must be > 0, got {self.lr}")
+        if not 0 < self.lr_decay <= 1:
+            raise bad("lr_decay", f"must be in (0, 1], got {self.lr_decay}")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if self.trunk_lr_scale <= 0:
+            raise bad("trunk_lr_scale", f"must be > 0, got {self.trunk_lr_scale}")
+        if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):
+            raise bad("betas", f"must be two numbers in [0, 1), got {self.betas!r}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0 < getattr(self, key) < 1:
+                raise bad(key, f"must be between 0 and 1 (exclusive), got {getattr(self, key)}")
+        if self.mode != "scratch" and not self.pretrained:
+            raise bad("pretrained", f"is empty but mode is '{self.mode}'; give the MIT-BIH checkpoint (--pretrained PATH) or use mode 'scratch'")
+        if self.mode != "scratch" and self.task != "ptbdb":
+            raise bad("mode", f"'{self.mode}' is for transfer to task 'ptbdb', but task is '{self.task}'")
+        return self
+
+
+KEYS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def _unknown_key(key: str, source: str) -> EcgnetError:
+    close = difflib.get_close_matches(key, KEYS, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(KEYS)}"
+    return EcgnetError(f"{source}: unknown key '{key}'{hint}")
+
+
+def config_from_dict(values: dict, source: str = "config", base: Config | None = None) -> Config:
+    """Build a validated Config from ``values`` on top of ``base`` (defaults if None)."""
+    for key in values:
+        if key not in KEYS:
+            raise _unknown_key(key, source)
+    merged = (base or Config()).to_dict() | dict(values)
+    return Config(**merged).validate(source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a JSON config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise EcgnetError(f"config file {path} not found; pass an existing file with --config (e.g. config/config.json)") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise EcgnetError(f"config file {path} cannot be read ({e.__class__.__name__}); pass a JSON file with --config") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise EcgnetError(f"config file {path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if not isinstance(values, dict):
+        raise EcgnetError(f"config file {path}: expected a JSON object of keys, got {type(values).__name__}")
+    return config_from_dict(values, source=f"config file {path}")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'key=value' from ``--set``; the value is JSON if it parses, else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise EcgnetError(f"--set {text!r}: expected KEY=VALUE, e.g. --set patience=5")
+    if key not in KEYS:
+        raise _unknown_key(key, "--set")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def config_markdown() -> str:
+    """The key reference table of config/README.md."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        rows.append(f"| `{f.name}` | `{json.dumps(default)}` | {f.metadata['help']} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,103 @@
+"""Prediction with a trained checkpoint: reading beat files and classifying beats."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import N_COLUMNS, read_table
+from .engine import load_checkpoint, model_from_checkpoint, predict_logits, setup_torch
+from .errors import EcgnetError
+from .model import BEAT_LENGTH
+
+BEAT_FILE_SUFFIXES = (".csv", ".csv.gz", ".csv.xz", ".npy", ".mat")
+
+
+def _validate_beats(array: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(n, 187) or (n, 188 with label) -> beats float32, labels int64 or None."""
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise EcgnetError(f"{source}: expected beats as rows of {BEAT_LENGTH} samples (optionally + label), got an array of shape {array.shape}")
+    if array.shape[1] not in (BEAT_LENGTH, N_COLUMNS):
+        raise EcgnetError(f"{source}: beats have {array.shape[1]} values, expected {BEAT_LENGTH} samples at 125 Hz "
+                          f"(or {N_COLUMNS} with the label last); cut and pad beats as in the Kaggle layout")
+    if not np.issubdtype(array.dtype, np.number):
+        raise EcgnetError(f"{source}: values are not numeric ({array.dtype})")
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if len(bad):
+        raise EcgnetError(f"{source}, beat {bad[0] + 1}: contains NaN or inf; repair or drop that beat")
+    labels = None
+    if array.shape[1] == N_COLUMNS:
+        labels = array[:, -1]
+        not_label = np.flatnonzero((labels != np.round(labels)) | (labels < 0))
+        if len(not_label):
+            i = not_label[0]
+            raise EcgnetError(f"{source}, beat {i + 1}: last column {labels[i]:g} is not a class label; "
+                              f"give {BEAT_LENGTH} samples per beat, or {N_COLUMNS} with an integer label last")
+        labels = labels.astype(np.int64)
+        array = array[:, :-1]
+    return np.ascontiguousarray(array, dtype=np.float32), labels
+
+
+def load_beats_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Beats from .csv(.gz/.xz), .npy or Kaggle-style .mat ('data' array); rows of 187 samples, optional label last."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".csv.xz")):
+        return _validate_beats(read_table(path, (BEAT_LENGTH, N_COLUMNS)), str(path))
+    if not path.exists():
+        raise EcgnetError(f"{path}: file not found")
+    if name.endswith(".npy"):
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise EcgnetError(f"{path}: not a readable .npy array ({e})") from None
+    elif name.endswith(".mat"):
+        import scipy.io
+        try:
+            mat = scipy.io.loadmat(path)
+        except (ValueError, OSError, TypeError) as e:
+            raise EcgnetError(f"{path}: not a readable .mat file ({e})") from None
+        arrays = {k: v for k, v in mat.items() if not k.startswith("__")}
+        if "data" in arrays:
+            array = arrays["data"]
+        elif len(arrays) == 1:
+            array = next(iter(arrays.values()))
+        else:
+            raise EcgnetError(f"{path}: .mat holds {sorted(arrays)}; expected one array, or one named 'data'")
+    else:
+        raise EcgnetError(f"{path}: unsupported file type; use {', '.join(BEAT_FILE_SUFFIXES)}")
+    return _validate_beats(np.asarray(array), str(path))
+
+
+@dataclass
+class Prediction:
+    label: int
+    name: str
+    probability: float
+    probabilities: list[float]
+
+
+class Predictor:
+    """A trained model ready to classify beats (eval mode, inference only)."""
+
+    def __init__(self, checkpoint: str | Path, device: str = "auto", batch_size: int = 1024) -> None:
+        ckpt = load_checkpoint(checkpoint)
+        self.device = setup_torch(0, device)
+        self.model = model_from_checkpoint(ckpt, str(checkpoint)).to(self.device).eval()
+        self.class_names: list[str] = list(ckpt["class_names"])
+        self.task: str = ckpt["task"]
+        self.batch_size = batch_size
+
+    def probabilities(self, beats: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, n_classes) for beats (n, 187)."""
+        x = torch.from_numpy(np.ascontiguousarray(beats, dtype=np.float32)).reshape(-1, 1, BEAT_LENGTH)
+        return predict_logits(self.model, x, self.batch_size, self.device).softmax(1).numpy()
+
+    def predict(self, beats: np.ndarray) -> list[Prediction]:
+        probs = self.probabilities(beats)
+        top = probs.argmax(1)
+        return [Prediction(int(k), self.class_names[k], float(p[k]), [float(v) for v in p]) for k, p in zip(top, probs)]

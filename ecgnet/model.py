@@ -1,0 +1,115 @@
+"""The network of Kachuee, Fazeli & Sarrafzadeh (2018), Fig. 2.
+
+Input: (batch, 1, 187) heartbeats. A conv trunk (one Conv1d and five residual
+blocks) maps a beat to a 64-dimensional representation; a fully connected head
+maps that to class logits (softmax lives in the loss). With 5 classes the net has
+55,013 parameters, as in the paper.
+
+Layout: the trunk runs on (batch, channels, 1, length) tensors in channels-last
+memory, with each Conv1d applied as a (1, k) 2-D convolution. The parameters and
+the arithmetic are those of Conv1d (tests check against ``F.conv1d``), but oneDNN's
+channels-last 2-D kernels train this net about 1.3x faster on CPU than its 1-D path.
+
+The trunk/head split follows timm (``forward_features`` / ``forward_head`` /
+``reset_classifier``) because transfer learning reuses the frozen trunk of an
+MIT-BIH model with a new head on PTB beats.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BEAT_LENGTH = 187
+
+
+class Conv1d(nn.Conv1d):
+    """A Conv1d (same parameters, same result) evaluated on (B, C, 1, L) tensors."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight.unsqueeze(2), self.bias, padding=(0, self.padding[0]))
+
+
+class ResidualBlock(nn.Module):
+    """conv k5 -> ReLU -> conv k5 -> add input -> ReLU -> max-pool 5, stride 2."""
+
+    def __init__(self, channels: int = 32, kernel_size: int = 5) -> None:
+        super().__init__()
+        self.conv1 = Conv1d(channels, channels, kernel_size, padding=kernel_size // 2)
+        self.conv2 = Conv1d(channels, channels, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, 1, L) -> (B, C, 1, (L - 5) // 2 + 1)."""
+        y = self.conv2(F.relu(self.conv1(x)))
+        return F.max_pool2d(F.relu(x + y), kernel_size=(1, 5), stride=(1, 2))
+
+
+class ECGNet(nn.Module):
+    """Kachuee et al. residual CNN: trunk (conv + 5 residual blocks) and FC head."""
+
+    def __init__(self, n_classes: int = 5, channels: int = 32, n_blocks: int = 5, hidden: int = 32) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.channels = channels
+        self.n_blocks = n_blocks
+        self.hidden = hidden
+        self.stem = Conv1d(1, channels, kernel_size=5, padding=2)
+        self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
+        self.num_features = channels * self._trunk_length(BEAT_LENGTH, n_blocks)
+        self.head = self._make_head(n_classes)
+
+    @staticmethod
+    def _trunk_length(length: int, n_blocks: int) -> int:
+        for _ in range(n_blocks):
+            length = (length - 5) // 2 + 1  # 187 -> 92 -> 44 -> 20 -> 8 -> 2
+        return length
+
+    def _make_head(self, n_classes: int) -> nn.Sequential:
+        # The paper's head is FC 32 -> ReLU -> FC 32 -> FC n (softmax in the loss);
+        # the three linear layers are what give 55,013 parameters.
+        return nn.Sequential(
+            nn.Linear(self.num_features, self.hidden),
+            nn.ReLU(),
+            nn.Linear(self.hidden, self.hidden),
+            nn.Linear(self.hidden, n_classes),
+        )
+
+    @property
+    def model_args(self) -> dict:
+        """Constructor arguments, stored in checkpoints so a model can be rebuilt without a config."""
+        return {"n_classes": self.n_classes, "channels": self.channels, "n_blocks": self.n_blocks, "hidden": self.hidden}
+
+    def trunk_parameters(self):
+        return [p for m in (self.stem, self.blocks) for p in m.parameters()]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, 187) beats -> (batch, 64) learned representation."""
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        # flatten() follows the logical (C, 1, L) order, so features match a Conv1d net's.
+        return self.blocks(self.stem(x)).flatten(1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, n_classes: int) -> None:
+        """Replace the whole FC head with a freshly initialised one for ``n_classes``.
+
+        Unlike timm, where only the last layer is the classifier, the paper's transfer
+        experiment retrains all three FC layers on top of the frozen conv trunk.
+        """
+        device = self.stem.weight.device
+        self.n_classes = n_classes
+        self.head = self._make_head(n_classes).to(device)
+
+
+def freeze_trunk(model: ECGNet) -> None:
+    """Stop gradients through the conv trunk (the transfer setting of the paper)."""
+    for p in model.trunk_parameters():
+        p.requires_grad_(False)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -21,10 +21,10 @@ def main(argv) -> int:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     args = p.parse_args(argv)
-    from ecgnet.engine import test_checkpoint
+    from ecgnet.engine import evaluate_checkpoint
     from ecgnet.metrics import format_report
 
-    metrics = test_checkpoint(args.checkpoint, args.data_dir, args.device, args.batch_size)
+    metrics = evaluate_checkpoint(args.checkpoint, args.data_dir, args.device, args.batch_size)
     print(f"{metrics['task']} test set: {metrics['n']} beats from {metrics['data_dir']}\n")
     print(format_report(metrics))
     print(f"\nwrote metrics.json and confusion_matrix.png beside {args.checkpoint}")

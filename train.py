@@ -15,6 +15,8 @@ from pathlib import Path
 from ecgnet.config import config_from_dict, load_config, parse_override
 from ecgnet.errors import EXIT_INTERRUPTED, EcgnetError, run_cli
 
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "config.json"
+
 # CLI flag -> config key, for the keys people change most.
 OVERRIDES = {"data_dir": str, "epochs": int, "batch_size": int, "lr": float, "seed": int, "run_name": str,
              "device": str, "task": str, "mode": str, "pretrained": str, "log_dir": str, "imbalance": str}
@@ -22,7 +24,7 @@ OVERRIDES = {"data_dir": str, "epochs": int, "batch_size": int, "lr": float, "se
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="config/config.json", help="JSON config (every key is documented in config/README.md)")
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON config (every key is documented in config/README.md; default: config/config.json)")
     for key, kind in OVERRIDES.items():
         p.add_argument("--" + key.replace("_", "-"), type=kind, dest=key, help=f"override config key '{key}'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
@@ -69,7 +71,7 @@ def main(argv) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if not args.no_test:
-        metrics = engine.test_checkpoint(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)
+        metrics = engine.evaluate_checkpoint(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)
         print(f"\nTest set ({metrics['n']} beats, {data_dir}):\n" + format_report(metrics))
         print(f"\nwrote {run_dir}/metrics.json and confusion_matrix.png; TensorBoard: tensorboard --logdir {cfg.log_dir}")
     return 0

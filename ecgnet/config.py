@@ -153,3 +153,20 @@ def config_markdown() -> str:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         rows.append(f"| `{f.name}` | `{json.dumps(default)}` | {f.metadata['help']} |")
     return "\n".join(rows) + "\n"
+
+
+CONFIG_README_HEADER = """# Configuration
+
+`train.py --config FILE` reads a JSON object of the keys below; any key left out takes its default.
+An unknown key, a wrong type or an impossible value stops training with an error naming the key.
+Common keys have their own flags (`--epochs`, `--batch-size`, `--lr`, `--seed`, `--run-name`, `--device`,
+`--data-dir`, `--task`, `--mode`, `--pretrained`, `--log-dir`, `--imbalance`); any key can be set with
+`--set KEY=VALUE` (the value is read as JSON when it parses, e.g. `--set augment=false`).
+
+Files here: `config.json` (MIT-BIH, the defaults) and `ptbdb_transfer.json` (PTB transfer learning).
+This table is generated from `ecgnet/config.py`: `python -m ecgnet.config > config/README.md`.
+
+"""
+
+if __name__ == "__main__":
+    print(CONFIG_README_HEADER + config_markdown(), end="")

@@ -15,6 +15,7 @@ import tempfile
 import time
 import zipfile
 import pickle
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,7 +117,11 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise EcgnetError(f"checkpoint {path} is not an ecgnet checkpoint or holds objects that are not allowed to load ({str(e).splitlines()[0][:120]})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:
+            raise EcgnetError(f"checkpoint {path} holds a Python object ({found.group(1)}) that is not allowed to load: "
+                              "ecgnet loads weights only, so a checkpoint cannot run code; use a checkpoint written by train.py") from None
+        raise EcgnetError(f"checkpoint {path} is truncated or corrupt (not a readable PyTorch file); use another checkpoint, e.g. last.pt or best.pt of the run") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise EcgnetError(f"checkpoint {path} is truncated or corrupt ({e.__class__.__name__}); use another checkpoint, e.g. last.pt or best.pt of the run") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
@@ -443,7 +448,7 @@ def load_test_set(ckpt: dict, data_dir: str | Path | None, source: str) -> tuple
     return full.subset(np.asarray(indices)), folder
 
 
-def test_checkpoint(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto",
+def evaluate_checkpoint(checkpoint_path: str | Path, data_dir: str | Path | None = None, device: str = "auto",
                     batch_size: int = 1024) -> dict:
     """Evaluate a checkpoint on its task's test set; write metrics.json and confusion_matrix.png beside it.
 

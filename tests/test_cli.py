@@ -1,0 +1,134 @@
+"""The CLIs end to end in a temp dir, their error handling, interruption and exact resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT, load_cli
+from ecgnet.data import BUNDLED_DIR
+from ecgnet.engine import load_checkpoint
+
+ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
+
+
+def run(script, *args, cwd, check=True):
+    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_train_test_predict_end_to_end(tmp_path):
+    train = run("train.py", "--config", ROOT / "config" / "config.json", "--data-dir", tmp_path / "nothing-here",
+                "--log-dir", tmp_path / "log", "--run-name", "e2e", "--epochs", "2", "--batch-size", "64",
+                "--set", "num_threads=1", cwd=tmp_path)
+    assert "using the small bundled subset" in train.stderr and "kaggle.com" in train.stderr
+    assert "Confusion matrix (counts)" in train.stdout and "macro-F1" in train.stdout
+    run_dir = tmp_path / "log" / "e2e"
+    for name in ("best.pt", "last.pt", "config.json", "metrics.json", "confusion_matrix.png"):
+        assert (run_dir / name).exists(), name
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == 2
+
+    test = run("test.py", "--checkpoint", run_dir / "best.pt", cwd=tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n"] == 650 and f"accuracy {metrics['accuracy']:.4f}" in test.stdout
+    for name in "NSVFQ":
+        assert name in metrics["per_class"]
+
+    pred = run("predict.py", "--checkpoint", run_dir / "best.pt", ROOT / "samples" / "mitbih_beats.csv",
+               ROOT / "samples" / "mitbih_beats.npy", ROOT / "samples" / "mitbih_beats.mat", "--json", cwd=tmp_path)
+    rows = json.loads(pred.stdout)
+    assert len(rows) == 30 and sum("true_class" in r for r in rows) == 10
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in rows)
+
+    again = run("train.py", "--log-dir", tmp_path / "log", "--run-name", "e2e", "--epochs", "1", cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize("script, args, expect", [
+    ("train.py", ["--config", "missing.json"], "config file missing.json not found"),
+    ("train.py", ["--set", "epoch=3"], "unknown key 'epoch'; did you mean 'epochs'?"),
+    ("train.py", ["--lr", "0"], "key 'lr' must be > 0"),
+    ("train.py", ["--batch-size", "0"], "key 'batch_size' must be >= 1"),
+    ("train.py", ["--device", "tpu"], "key 'device' is 'tpu'"),
+    ("train.py", ["--resume", "log/no-such-run"], "no-such-run/last.pt not found"),
+    ("test.py", ["--checkpoint", "missing.pt"], "checkpoint missing.pt not found"),
+    ("predict.py", ["--checkpoint", "missing.pt", "x.csv"], "checkpoint missing.pt not found"),
+])
+def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, script, args, expect):
+    code = load_cli(script[:-3]).run_cli(load_cli(script[:-3]).main, args)
+    err = capsys.readouterr().err
+    assert code == 2 and expect in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content, expect", [
+    ("0.1,0.2,0.3\n", "3 values, expected 187 (187 samples) or 188"),
+    (",".join(["0.5"] * 186 + ["nan"]) + "\n", "value nan is not finite"),
+    (",".join(["0.5"] * 187 + ["2.5"]) + "\n", "last column 2.5 is not a class label"),
+    ("", "file is empty"),
+])
+def test_predict_refuses_bad_beats(trained_run, tmp_path, capsys, content, expect):
+    path = tmp_path / "beats.csv"
+    path.write_text(content)
+    cli = load_cli("predict")
+    code = cli.run_cli(cli.main, ["--checkpoint", str(trained_run / "best.pt"), str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and expect in err, err
+
+
+def wait_for(predicate, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def epoch_of(path):
+    try:
+        return load_checkpoint(path)["epoch"]
+    except Exception:
+        return 0
+
+
+TRAIN_ARGS = ["--data-dir", BUNDLED_DIR, "--epochs", "3", "--batch-size", "16", "--set", "num_threads=1",
+              "--set", "patience=0", "--no-test"]
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    """A run killed with SIGKILL after epoch 1 and resumed ends exactly like an uninterrupted run."""
+    run("train.py", *TRAIN_ARGS, "--log-dir", tmp_path, "--run-name", "straight", cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, TRAIN_ARGS), "--log-dir", tmp_path,
+                             "--run-name", "killed"], cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "last.pt"
+    assert wait_for(lambda: last.exists() and epoch_of(last) >= 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert epoch_of(last) < 3, "the run finished before it could be killed"
+    run("train.py", "--resume", tmp_path / "killed", cwd=tmp_path)
+    a, b = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(last)
+    assert a["epoch"] == b["epoch"] == 3 and a["step"] == b["step"]
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["val_metrics"]["macro_f1"] == b["val_metrics"]["macro_f1"]
+
+
+def test_sigterm_saves_and_tells_how_to_resume(tmp_path):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, TRAIN_ARGS), "--epochs", "50",
+                             "--log-dir", tmp_path, "--run-name", "term"], cwd=tmp_path, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "term" / "last.pt"
+    assert wait_for(lambda: last.exists() and epoch_of(last) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"Resume with: python train.py --resume {tmp_path / 'term'}" in err
+    assert load_checkpoint(last)["epoch"] >= 1

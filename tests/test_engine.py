@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import train_small
+from ecgnet.data import BUNDLED_DIR, read_beats
+from ecgnet.engine import (augment_beats, epoch_batches, load_checkpoint, model_from_checkpoint, predict_logits,
+                           save_checkpoint, evaluate_checkpoint)
+from ecgnet.errors import EcgnetError
+from ecgnet.inference import Predictor
+
+
+def test_training_beats_majority_baseline(trained_run):
+    metrics = evaluate_checkpoint(trained_run / "best.pt", BUNDLED_DIR, "cpu")
+    # Majority class (N) everywhere: accuracy 0.828, macro-F1 0.181 on this test excerpt.
+    assert metrics["macro_f1"] > 0.40
+    assert metrics["accuracy"] > 0.90
+    assert (trained_run / "metrics.json").exists() and (trained_run / "confusion_matrix.png").stat().st_size > 10_000
+
+
+def test_checkpoint_is_self_describing_and_round_trips(trained_run, tmp_path):
+    ckpt = load_checkpoint(trained_run / "best.pt")
+    for key in ("model_args", "class_names", "config", "epoch", "step", "optimizer", "scheduler", "val_metrics", "versions", "generator"):
+        assert key in ckpt
+    assert ckpt["class_names"] == ["N", "S", "V", "F", "Q"]
+    x, _ = read_beats(BUNDLED_DIR / "mitbih_test.csv.xz", 5)
+    x = torch.from_numpy(x).unsqueeze(1)
+    first = predict_logits(model_from_checkpoint(ckpt), x)
+    save_checkpoint(tmp_path / "copy.pt", ckpt)
+    again = predict_logits(model_from_checkpoint(load_checkpoint(tmp_path / "copy.pt")), x)
+    assert torch.equal(first, again)
+    probs = Predictor(tmp_path / "copy.pt", "cpu").probabilities(x.numpy())
+    np.testing.assert_allclose(probs, first.softmax(1).numpy(), rtol=1e-6)
+
+
+def test_same_seed_same_metrics(tmp_path):
+    a = train_small(tmp_path / "a", epochs=2)
+    b = train_small(tmp_path / "b", epochs=2)
+    drop = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "beats_per_second")} for r in h]  # noqa: E731
+    assert drop(a["history"]) == drop(b["history"])
+    wa, wb = load_checkpoint(tmp_path / "a" / "last.pt")["model"], load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize("content, expect", [
+    (b"", "truncated or corrupt"),
+    (b"not a checkpoint at all", "truncated or corrupt"),
+])
+def test_corrupt_checkpoints(tmp_path, content, expect):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(EcgnetError, match=expect):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint(trained_run, tmp_path):
+    data = (trained_run / "best.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EcgnetError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "cut.pt")
+
+
+def test_foreign_newer_and_mismatched_checkpoints(trained_run, tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(EcgnetError, match="not an ecgnet checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    ckpt = load_checkpoint(trained_run / "best.pt")
+    torch.save(ckpt | {"format_version": 99}, tmp_path / "newer.pt")
+    with pytest.raises(EcgnetError, match="format version 99, newer than"):
+        load_checkpoint(tmp_path / "newer.pt")
+    wrong = ckpt | {"model_args": ckpt["model_args"] | {"hidden": 64}}
+    with pytest.raises(EcgnetError, match="do not match the ECGNet architecture"):
+        model_from_checkpoint(wrong)
+    with pytest.raises(EcgnetError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_with_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    torch.save({"kind": "ecgnet-checkpoint", "evil": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(EcgnetError, match=r"\(print\) that is not allowed to load"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_failed_save_keeps_previous_checkpoint(trained_run, tmp_path):
+    target = tmp_path / "last.pt"
+    save_checkpoint(target, {"kind": "ecgnet-checkpoint", "format_version": 1, "n": 1})
+    with pytest.raises(Exception):
+        save_checkpoint(target, {"kind": "ecgnet-checkpoint", "format_version": 1, "bad": lambda: 0})
+    assert load_checkpoint(target)["n"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
+
+
+def test_augmentation_keeps_shape_and_identity_at_zero():
+    x, _ = read_beats(BUNDLED_DIR / "mitbih_test.csv.xz", 5)
+    xb = torch.from_numpy(x[:16]).unsqueeze(1)
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(augment_beats(xb, g, amplitude=0, stretch=0), xb, atol=1e-6)
+    out = augment_beats(xb, g)
+    assert out.shape == xb.shape and not torch.allclose(out, xb)
+
+
+def test_balanced_batches_even_out_classes():
+    _, y = read_beats(BUNDLED_DIR / "mitbih_train.csv.xz", 5)
+    y = torch.from_numpy(y)
+    g = torch.Generator().manual_seed(0)
+    drawn = torch.cat(epoch_batches(y, 256, g, balanced=True))
+    share = torch.bincount(y[drawn], minlength=5).double() / len(drawn)
+    assert len(drawn) == len(y) and share.min() > 0.15
+    perm = torch.cat(epoch_batches(y, 256, g, balanced=False))
+    assert torch.equal(perm.sort().values, torch.arange(len(y)))

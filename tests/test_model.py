@@ -1,0 +1,55 @@
+import torch
+import torch.nn.functional as F
+
+from ecgnet.model import ECGNet, count_parameters, freeze_trunk
+
+
+def reference_forward(model: ECGNet, x: torch.Tensor) -> torch.Tensor:
+    """The paper's net written with plain F.conv1d / F.max_pool1d on (B, C, L) tensors."""
+    h = F.conv1d(x, model.stem.weight, model.stem.bias, padding=2)
+    lengths = []
+    for block in model.blocks:
+        y = F.conv1d(F.relu(F.conv1d(h, block.conv1.weight, block.conv1.bias, padding=2)), block.conv2.weight, block.conv2.bias, padding=2)
+        h = F.max_pool1d(F.relu(h + y), 5, 2)
+        lengths.append(h.shape[-1])
+    assert lengths == [92, 44, 20, 8, 2]
+    return model.head(h.flatten(1))
+
+
+def test_parameter_count_matches_paper():
+    assert count_parameters(ECGNet(n_classes=5)) == 55013
+    assert count_parameters(ECGNet(n_classes=2)) == 55013 - 3 * 33
+
+
+def test_shapes_and_equality_with_conv1d_reference():
+    torch.manual_seed(0)
+    model = ECGNet()
+    x = torch.rand(9, 1, 187)
+    assert model.forward_features(x).shape == (9, 64)
+    assert model(x).shape == (9, 5)
+    torch.testing.assert_close(model(x), reference_forward(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_conv_weights_keep_conv1d_shapes():
+    sd = ECGNet().state_dict()
+    assert sd["stem.weight"].shape == (32, 1, 5)
+    assert sd["blocks.0.conv1.weight"].shape == (32, 32, 5)
+
+
+def test_reset_classifier_keeps_trunk_and_replaces_head():
+    torch.manual_seed(0)
+    model = ECGNet(n_classes=5)
+    trunk_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+    model.reset_classifier(2)
+    x = torch.rand(3, 1, 187)
+    assert model(x).shape == (3, 2) and model.n_classes == 2
+    for k, v in trunk_before.items():
+        assert torch.equal(model.state_dict()[k], v)
+
+
+def test_freeze_trunk_leaves_only_head_trainable():
+    model = ECGNet(n_classes=2)
+    freeze_trunk(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("head.") for n in trainable)
+    assert count_parameters(model, trainable_only=True) == 2080 + 1056 + 66

@@ -2,9 +2,12 @@
 
     python predict.py --checkpoint log/<run>/best.pt samples/mitbih_beats.csv
     python predict.py --checkpoint log/<run>/best.pt samples/mitbih_beats.npy --json
+    python predict.py --checkpoint log/<run>/best.pt --record ../shared/data/mitdb/208 --out out/208
 
 Files hold one or many beats: rows of 187 samples (125 Hz, [0, 1], zero-padded),
 optionally with the true label as a 188th value (.csv/.csv.gz/.csv.xz, .npy, .mat).
+With --record, a whole recording (WFDB record, or a .csv/.npy signal with --fs) is
+cut into beats by the paper's recipe and every beat is labelled.
 """
 from __future__ import annotations
 
@@ -18,14 +21,25 @@ from ecgnet.errors import run_cli
 def main(argv) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by train.py")
-    p.add_argument("files", nargs="+", help="beat files")
+    p.add_argument("files", nargs="*", help="beat files")
+    p.add_argument("--record", help="a whole recording: WFDB record path (NAME or NAME.hea) or a .csv/.npy signal with --fs")
+    p.add_argument("--lead", help="--record: lead name (default MLII / II, else the first channel)")
+    p.add_argument("--fs", type=float, help="--record: sampling rate of a .csv/.npy signal in Hz")
+    p.add_argument("--detector", choices=("gqrs", "xqrs", "paper"), default="gqrs", help="--record: beat detector (default gqrs, see README)")
+    p.add_argument("--out", default="predictions", help="--record: output folder (beats.csv, summary.json, strip.png)")
+    p.add_argument("--start", type=float, default=0.0, help="--record: strip start in seconds")
+    p.add_argument("--seconds", type=float, default=15.0, help="--record: strip length in seconds")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     args = p.parse_args(argv)
     from ecgnet.inference import Predictor, load_beats_file
 
+    if not args.files and not args.record:
+        p.error("give beat files or --record PATH")
     predictor = Predictor(args.checkpoint, args.device)
+    if args.record:
+        return predict_record(predictor, args)
     results = []
     for path in args.files:
         beats, labels = load_beats_file(path)
@@ -48,6 +62,32 @@ def main(argv) -> int:
     if any("true_class" in r for r in results):
         known = [r for r in results if "true_class" in r]
         print(f"\n{sum(r['true_class'] == r['class'] for r in known)}/{len(known)} correct")
+    return 0
+
+
+def predict_record(predictor, args) -> int:
+    from pathlib import Path
+    from ecgnet.inference import label_record, plot_strip, write_beat_table
+    from ecgnet.records import read_recording
+
+    recording = read_recording(args.record, args.lead, args.fs)
+    result = label_record(predictor, recording, args.detector)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_beat_table(result, out / "beats.csv")
+    plot_strip(result, recording, out / "strip.png", args.start, args.seconds)
+    s = result["summary"]
+    (out / "summary.json").write_text(json.dumps(s, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"{s['record']} (lead {s['lead']}, {s['fs']:g} Hz, {s['seconds'] / 60:.1f} min): {s['classified']} beats classified"
+          f" ({s['detected']} detected, {s['not_cut']} not cut), mean heart rate {s['mean_heart_rate_bpm']:.0f} bpm")
+    for name, n in s["per_class"].items():
+        print(f"  {name:<8}{n:>7}  {100 * n / s['classified']:5.1f}%")
+    if "ectopic_share" in s:
+        print(f"  ectopic (S+V+F): {100 * s['ectopic_share']:.1f}%")
+    print(f"wrote {out}/beats.csv, summary.json, strip.png")
     return 0
 
 

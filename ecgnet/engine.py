@@ -209,7 +209,7 @@ def evaluate(model: ECGNet, data: BeatDataset, batch_size: int = 1024, device: t
     logits = predict_logits(model, data.x, batch_size, device, amp)
     probs = logits.softmax(1).numpy()
     metrics = classification_metrics(data.y.numpy(), probs.argmax(1), data.class_names, probs)
-    metrics["loss"] = float(F.cross_entropy(logits, data.y, weight=loss_weight))
+    metrics["loss"] = float(F.cross_entropy(logits, data.y, weight=None if loss_weight is None else loss_weight.cpu()))
     return metrics
 
 
@@ -284,6 +284,46 @@ def make_optimizer(model: ECGNet, cfg: Config) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
+def train_one_epoch(model: ECGNet, optimizer: torch.optim.Optimizer, scheduler, x: torch.Tensor, y: torch.Tensor,
+                    generator: torch.Generator, cfg: Config, majority: int, loss_weight: torch.Tensor | None = None,
+                    desc: str = "train") -> dict:
+    """One pass over the resident training tensors x (n, 1, 187), y (n,) on the model's device.
+
+    Batches are gathered by index from x (no per-sample collation); beats outside the
+    majority class are augmented when ``cfg.augment``. Returns loss, accuracy, steps, beats.
+    """
+    device = x.device
+    use_amp = cfg.amp and device.type == "cuda"
+    model.train()
+    batches = epoch_batches(y.cpu() if device.type != "cpu" else y, cfg.batch_size, generator, cfg.imbalance == "balanced_sampling")
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    bar = tqdm(batches, desc=desc, leave=False, mininterval=1.0, disable=None, file=sys.stderr)
+    for i, idx in enumerate(bar):
+        idx = idx.to(device, non_blocking=True)
+        xb, yb = x[idx], y[idx]
+        if cfg.augment:
+            minority = (yb != majority).nonzero().squeeze(1)
+            if len(minority):
+                xb = xb.index_copy(0, minority, augment_beats(xb[minority], generator))
+        with autocast(device, use_amp):
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        # Running sums stay on the device: no host sync per step on a GPU.
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
+        seen += len(yb)
+        if i % 50 == 0:
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+    bar.close()
+    return {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen, "steps": len(batches), "beats": seen}
+
+
 def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None,
           on_epoch_end: Callable[[ECGNet, dict], None] | None = None) -> dict:
     """Train ``cfg`` on ``splits`` into ``run_dir``; returns the final checkpoint summary.
@@ -318,7 +358,7 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
     majority = int(counts.argmax())
     loss_weight = None
     if cfg.imbalance == "class_weights":
-        loss_weight = torch.tensor(len(splits.train) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32)
+        loss_weight = torch.tensor(len(splits.train) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
     use_amp = cfg.amp and device.type == "cuda"
     n_params = count_parameters(model, trainable_only=True)
     print(f"{cfg.task} ({cfg.mode}): {len(splits.train)} train / {len(splits.val)} val beats from {splits.data_dir}, "
@@ -345,32 +385,9 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
                 if cfg.patience and state.epochs_without_improvement >= cfg.patience:
                     break
                 epoch_start = time.perf_counter()
-                model.train()
-                batches = epoch_batches(splits.train.y, cfg.batch_size, generator, cfg.imbalance == "balanced_sampling")
-                loss_sum = correct = seen = 0.0
-                bar = tqdm(batches, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", leave=False, mininterval=1.0,
-                           disable=None, file=sys.stderr)
-                for i, idx in enumerate(bar):
-                    idx = idx.to(device)
-                    xb, yb = train_x[idx], train_y[idx]
-                    if cfg.augment:
-                        minority = (yb != majority).nonzero().squeeze(1)
-                        if len(minority):
-                            xb = xb.index_copy(0, minority, augment_beats(xb[minority], generator))
-                    with autocast(device, use_amp):
-                        logits = model(xb)
-                        loss = F.cross_entropy(logits.float(), yb, weight=None if loss_weight is None else loss_weight.to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    scheduler.step()
-                    state.step += 1
-                    loss_sum += loss.item() * len(yb)
-                    correct += (logits.argmax(1) == yb).sum().item()
-                    seen += len(yb)
-                    if i % 20 == 0:
-                        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-                bar.close()
+                stats = train_one_epoch(model, optimizer, scheduler, train_x, train_y, generator, cfg, majority, loss_weight,
+                                        desc=f"epoch {state.epoch + 1}/{cfg.epochs}")
+                state.step += stats["steps"]
                 epoch_seconds = time.perf_counter() - epoch_start
                 state.epoch += 1
                 state.train_seconds += epoch_seconds
@@ -380,9 +397,9 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
                     state.best_val_macro_f1, state.best_epoch, state.epochs_without_improvement = val["macro_f1"], state.epoch, 0
                 else:
                     state.epochs_without_improvement += 1
-                record = {"epoch": state.epoch, "step": state.step, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                record = {"epoch": state.epoch, "step": state.step, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
                           "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-                          "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds, "beats_per_second": seen / epoch_seconds}
+                          "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds, "beats_per_second": stats["beats"] / epoch_seconds}
                 history.append(record)
                 log_epoch(writer, record, val)
                 ckpt = checkpoint(val)

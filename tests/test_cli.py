@@ -132,3 +132,8 @@ def test_sigterm_saves_and_tells_how_to_resume(tmp_path):
     assert proc.returncode == 130
     assert f"Resume with: python train.py --resume {tmp_path / 'term'}" in err
     assert load_checkpoint(last)["epoch"] >= 1
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    proc = run("test.py", "--checkpoint", tmp_path / "missing.pt", "--debug", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "EcgnetError" in proc.stderr

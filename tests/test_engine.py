@@ -111,3 +111,18 @@ def test_balanced_batches_even_out_classes():
     assert len(drawn) == len(y) and share.min() > 0.15
     perm = torch.cat(epoch_batches(y, 256, g, balanced=False))
     assert torch.equal(perm.sort().values, torch.arange(len(y)))
+
+
+def test_disk_full_while_saving_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+    target = tmp_path / "best.pt"
+    save_checkpoint(target, {"kind": "ecgnet-checkpoint", "format_version": 1, "n": 1})
+
+    def full_disk(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(EcgnetError, match="could not save checkpoint .*No space left on device.*previous best.pt is intact"):
+        save_checkpoint(target, {"n": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(target)["n"] == 1 and [p.name for p in tmp_path.iterdir()] == ["best.pt"]

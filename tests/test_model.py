@@ -53,3 +53,16 @@ def test_freeze_trunk_leaves_only_head_trainable():
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("head.") for n in trainable)
     assert count_parameters(model, trainable_only=True) == 2080 + 1056 + 66
+
+
+def test_gradients_match_conv1d_reference():
+    torch.manual_seed(1)
+    model = ECGNet()
+    x = torch.rand(6, 1, 187)
+    target = torch.tensor([0, 1, 2, 3, 4, 0])
+    F.cross_entropy(model(x), target).backward()
+    fast = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    F.cross_entropy(reference_forward(model, x), target).backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(fast[n], p.grad, rtol=1e-4, atol=1e-6, msg=n)

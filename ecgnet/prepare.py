@@ -1,0 +1,177 @@
+"""Build Kaggle-layout beat CSVs from PhysioNet records with the paper's recipe.
+
+    python -m ecgnet.prepare mitdb --src ../shared/data/mitdb --out data/ --split random
+    python -m ecgnet.prepare mitdb --src ../shared/data/mitdb --out data/ds --split interpatient
+    python -m ecgnet.prepare ptbdb --src ../shared/data/ptbdb --out data/
+    python -m ecgnet.prepare mitdb --download --src data/raw/mitdb --out data/   # fetch with wfdb first (internet)
+
+mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper), AAMI
+labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle set),
+--split interpatient = de Chazal DS1 (train) / DS2 (test), paced records excluded.
+ptbdb: lead II by name, R peaks by the paper's rule, 'Reason for admission' decides the
+file (Healthy control -> ptbdb_normal, Myocardial infarction -> ptbdb_abnormal).
+Each CSV gets a side file NAME_index.csv with the record and sample of every row.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .data import stratified_split
+from .errors import EcgnetError, run_cli
+from .preprocess import DETECTORS, detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
+from .records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
+
+PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
+
+
+def beats_from_record(base: Path, positions: str = "annotations", lead: str | None = None, with_labels: bool = True) -> dict:
+    """Segment one record. Returns beats (n, 187), labels (or -1), and source samples at the record's rate."""
+    rec = read_wfdb(base, lead)  # mitdb: MLII, or the first channel (V5) for 102 and 104
+    signal = resample(rec.signal, rec.fs)
+    labels = None
+    if positions == "annotations":
+        samples, labels = read_beat_annotations(base)
+        r = rescale_positions(samples, rec.fs)
+    else:
+        samples = detect_r_peaks(rec.signal, rec.fs, positions)
+        r = rescale_positions(samples, rec.fs)
+    order = np.argsort(r, kind="stable")
+    cut = segment_beats(signal, r[order])
+    idx = order[cut.index]
+    return {"beats": cut.beats, "labels": labels[idx] if labels is not None else np.full(len(idx), -1),
+            "samples": np.asarray(samples)[idx], "record": rec.name, "recording": rec}
+
+
+def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, records: list[str], samples: np.ndarray) -> None:
+    from .data import write_beats_csv
+    out.mkdir(parents=True, exist_ok=True)
+    write_beats_csv(out / f"{stem}.csv", beats, labels, fmt="%.18e")
+    with open(out / f"{stem}_index.csv", "w") as f:
+        f.write("row,record,sample,label\n")
+        for i, (rec, s, y) in enumerate(zip(records, samples, labels)):
+            f.write(f"{i + 1},{rec},{s},{y}\n")
+    print(f"wrote {out / stem}.csv: {len(labels)} beats, classes {np.bincount(labels).tolist()}")
+
+
+def collect(items: list[tuple[str, Path]], fn) -> list[dict]:
+    """Run ``fn`` over records with a progress bar; a bad record is reported and skipped."""
+    results, failed = [], []
+    for name, base in tqdm(items, desc="records", file=sys.stderr):
+        try:
+            results.append(fn(base))
+        except (EcgnetError, OSError, ValueError) as e:
+            failed.append(name)
+            tqdm.write(f"skipped record {name}: {e}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} record(s) skipped: {', '.join(failed)}", file=sys.stderr)
+    if not results:
+        raise EcgnetError("no record could be read; check --src")
+    return results
+
+
+def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str) -> None:
+    names = MITDB_RECORDS if split == "random" else DS1 + DS2
+    available = [(n, src / n) for n in names if (src / f"{n}.hea").exists()]
+    missing = sorted(set(names) - {n for n, _ in available})
+    if missing:
+        print(f"missing records (not in {src}): {', '.join(missing)}", file=sys.stderr)
+    if not available:
+        raise EcgnetError(f"{src}: no mitdb records (NNN.hea) found; pass --src DIR or --download")
+    results = {r["record"]: r for r in collect(available, lambda b: beats_from_record(b, positions))}
+    if positions != "annotations":
+        print("note: --positions without annotations gives no labels; labels are those of the nearest annotated beat within 150 ms")
+        for r in results.values():
+            attach_nearest_labels(r, src)
+
+    def stack(recs):
+        parts = [results[n] for n in recs if n in results]
+        return (np.concatenate([p["beats"] for p in parts]), np.concatenate([p["labels"] for p in parts]),
+                [p["record"] for p in parts for _ in range(len(p["labels"]))], np.concatenate([p["samples"] for p in parts]))
+
+    if split == "random":
+        beats, labels, recs, samples = stack(names)
+        keep = labels >= 0
+        beats, labels, samples = beats[keep], labels[keep], samples[keep]
+        recs = [r for r, k in zip(recs, keep) if k]
+        train, test = stratified_split(labels, 0.2, seed)
+        for stem, idx in (("mitbih_train", train), ("mitbih_test", test)):
+            write_dataset(out, stem, beats[idx], labels[idx], [recs[i] for i in idx], samples[idx])
+    else:
+        for stem, group in (("mitbih_train", DS1), ("mitbih_test", DS2)):
+            beats, labels, recs, samples = stack(group)
+            keep = labels >= 0
+            write_dataset(out, stem, beats[keep], labels[keep], [r for r, k in zip(recs, keep) if k], samples[keep])
+
+
+def attach_nearest_labels(result: dict, src: Path, tolerance_s: float = 0.15) -> None:
+    ref_samples, ref_labels = read_beat_annotations(src / result["record"])
+    fs = result["recording"].fs
+    pos = np.searchsorted(ref_samples, result["samples"])
+    labels = np.full(len(pos), -1)
+    for i, (p, s) in enumerate(zip(pos, result["samples"])):
+        best = min((abs(ref_samples[j] - s), j) for j in (p - 1, p) if 0 <= j < len(ref_samples))
+        if best[0] <= tolerance_s * fs:
+            labels[i] = ref_labels[best[1]]
+    result["labels"] = labels
+
+
+def prepare_ptbdb(src: Path, out: Path) -> None:
+    headers = sorted(src.glob("patient*/*.hea"))
+    if not headers:
+        raise EcgnetError(f"{src}: no PTB records (patientNNN/*.hea) found; pass --src DIR or --download")
+
+    def one(base: Path) -> dict:
+        rec = read_wfdb(base, "ii")
+        reason = diagnosis(rec)
+        if reason not in PTB_CLASSES:
+            return {"record": f"{base.parent.name}/{base.name}", "skip": reason}
+        signal = resample(rec.signal, rec.fs)
+        r = paper_r_peaks(signal)
+        cut = segment_beats(signal, r)
+        return {"record": f"{base.parent.name}/{base.name}", "beats": cut.beats, "label": PTB_CLASSES[reason],
+                "samples": np.rint(cut.positions * rec.fs / 125).astype(np.int64)}
+
+    results = collect([(h.with_suffix("").name, h.with_suffix("")) for h in headers], one)
+    skipped = [r for r in results if "skip" in r]
+    if skipped:
+        print(f"{len(skipped)} record(s) with other diagnoses left out: "
+              + ", ".join(f"{r['record']} ({r['skip'] or 'none'})" for r in skipped))
+    for stem, label in (("ptbdb_normal", 0), ("ptbdb_abnormal", 1)):
+        parts = [r for r in results if r.get("label") == label]
+        if not parts:
+            print(f"no {stem} records found", file=sys.stderr)
+            continue
+        beats = np.concatenate([p["beats"] for p in parts])
+        write_dataset(out, stem, beats, np.full(len(beats), label), [p["record"] for p in parts for _ in range(len(p["beats"]))],
+                      np.concatenate([p["samples"] for p in parts]))
+
+
+def main(argv) -> int:
+    p = argparse.ArgumentParser(prog="python -m ecgnet.prepare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("database", choices=("mitdb", "ptbdb"))
+    p.add_argument("--src", required=True, help="folder with the WFDB records")
+    p.add_argument("--out", default="data", help="folder for the CSVs (default data/)")
+    p.add_argument("--split", choices=("random", "interpatient"), default="random", help="mitdb only")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    p.add_argument("--positions", choices=("annotations",) + DETECTORS, default="annotations", help="mitdb beat positions")
+    p.add_argument("--download", action="store_true", help="fetch the database from PhysioNet with wfdb into --src first")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args(argv)
+    src, out = Path(args.src), Path(args.out)
+    if args.download:
+        import wfdb
+        wfdb.dl_database(args.database, dl_dir=str(src))
+    if args.database == "mitdb":
+        prepare_mitdb(src, out, args.split, args.seed, args.positions)
+    else:
+        prepare_ptbdb(src, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

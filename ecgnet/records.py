@@ -1,0 +1,114 @@
+"""Raw ECG recordings: WFDB records (PhysioNet) and single-signal CSV/NPY files, and their annotations."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EcgnetError
+
+# AAMI EC57 beat classes from MIT-BIH annotation symbols (index = class label).
+AAMI_GROUPS = {"N": "NLRej", "S": "AaJS", "V": "VE", "F": "F", "Q": "/fQ"}
+AAMI_CLASS = {symbol: k for k, group in enumerate(AAMI_GROUPS.values()) for symbol in group}
+PREFERRED_LEADS = ("MLII", "II", "ii")
+
+# de Chazal et al. (2004) inter-patient split; paced records 102, 104, 107, 217 are excluded.
+DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
+DS2 = ("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234").split()
+MITDB_RECORDS = sorted(DS1 + DS2 + ["102", "104", "107", "217"])
+
+
+@dataclass
+class Recording:
+    signal: np.ndarray  # one lead, physical units
+    fs: float
+    lead: str
+    name: str
+    comments: list[str] = field(default_factory=list)
+
+
+def _record_base(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
+
+
+def read_wfdb(path: str | Path, lead: str | None = None) -> Recording:
+    """One lead of a WFDB record: ``lead`` by name, else MLII / II, else the first channel."""
+    import wfdb
+
+    base = _record_base(path)
+    header = base.with_suffix(".hea")
+    if not header.exists():
+        raise EcgnetError(f"{base}: WFDB header {header.name} not found")
+    try:
+        head = wfdb.rdheader(str(base))
+    except Exception as e:  # wfdb raises many types for a bad header
+        raise EcgnetError(f"{header}: unreadable WFDB header ({e})") from None
+    names = list(head.sig_name or [])
+    if lead is not None:
+        matches = [i for i, n in enumerate(names) if n.lower() == lead.lower()]
+        if not matches:
+            raise EcgnetError(f"{base}: no lead named {lead!r}; the record has {', '.join(names)}")
+        channel = matches[0]
+    else:
+        channel = next((names.index(p) for p in PREFERRED_LEADS if p in names), 0)
+    for f in {s for s in (head.file_name or []) if s}:
+        if not (base.parent / f).exists():
+            raise EcgnetError(f"{base}: signal file {f} named in {header.name} is missing")
+    try:
+        record = wfdb.rdrecord(str(base), channels=[channel])
+    except Exception as e:
+        raise EcgnetError(f"{base}: cannot read the signal ({e.__class__.__name__}: {e}); unsupported WFDB format?") from None
+    return Recording(record.p_signal[:, 0].astype(np.float64), float(record.fs), names[channel], base.name, list(record.comments or []))
+
+
+def read_signal_file(path: str | Path, fs: float | None) -> Recording:
+    """A single-lead signal from .npy or a one-column .csv (no header); ``fs`` must be given."""
+    path = Path(path)
+    if fs is None:
+        raise EcgnetError(f"{path}: a {path.suffix} signal carries no sampling rate; pass --fs (e.g. --fs 360)")
+    if not path.exists():
+        raise EcgnetError(f"{path}: file not found")
+    try:
+        signal = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=1)
+    except ValueError as e:
+        raise EcgnetError(f"{path}: not a numeric single-lead signal ({e})") from None
+    signal = np.asarray(signal, dtype=np.float64)
+    if signal.ndim != 1:
+        raise EcgnetError(f"{path}: expected one lead (a 1-D array or one column), got shape {signal.shape}")
+    return Recording(signal, float(fs), "signal", path.stem)
+
+
+def read_recording(path: str | Path, lead: str | None = None, fs: float | None = None) -> Recording:
+    """A WFDB record (path with or without .hea) or a .csv/.npy signal with ``fs``."""
+    p = Path(path)
+    if p.suffix in (".csv", ".npy"):
+        return read_signal_file(p, fs)
+    if not _record_base(p).with_suffix(".hea").exists():
+        raise EcgnetError(f"{path}: no WFDB record (NAME.hea) or .csv/.npy signal found here")
+    return read_wfdb(p, lead)
+
+
+def read_beat_annotations(path: str | Path, extension: str = "atr") -> tuple[np.ndarray, np.ndarray]:
+    """Reference beat annotations in AAMI classes: (sample positions, class labels); non-beat symbols dropped."""
+    import wfdb
+
+    base = _record_base(path)
+    try:
+        ann = wfdb.rdann(str(base), extension)
+    except FileNotFoundError:
+        raise EcgnetError(f"{base}: annotation file {base.name}.{extension} not found") from None
+    keep = np.array([s in AAMI_CLASS for s in ann.symbol], dtype=bool)
+    samples = np.asarray(ann.sample)[keep]
+    labels = np.array([AAMI_CLASS[s] for s in np.asarray(ann.symbol)[keep]], dtype=np.int64)
+    return samples, labels
+
+
+def diagnosis(recording: Recording) -> str:
+    """PTB header field 'Reason for admission' (empty if absent)."""
+    for line in recording.comments:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "reason for admission":
+            return value.strip()
+    return ""

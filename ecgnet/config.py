@@ -30,7 +30,7 @@ class Config:
     data_dir: str = _key("data", "Folder with the Kaggle CSVs (.csv, .csv.gz or .csv.xz). If they are missing, a small bundled subset is used and a message says so.")
     log_dir: str = _key("log", "Parent folder of the run directories (TensorBoard events, config, checkpoints).")
     run_name: str = _key("", "Run directory name under log_dir; empty = '<task>-<mode>-<date>-<time>'.")
-    epochs: int = _key(40, "Maximum number of epochs (early stopping may end sooner).")
+    epochs: int = _key(60, "Maximum number of epochs (early stopping may end sooner).")
     batch_size: int = _key(256, "Training mini-batch size.")
     lr: float = _key(0.001, "Adam learning rate (paper: 0.001).")
     betas: list = _key([0.9, 0.999], "Adam beta1, beta2 (paper: 0.9, 0.999).")

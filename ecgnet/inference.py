@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .data import N_COLUMNS, read_table
-from .engine import load_checkpoint, model_from_checkpoint, predict_logits, setup_torch
+from .engine import FROZEN_MIN_BEATS, freeze_for_cpu, load_checkpoint, model_from_checkpoint, predict_logits, setup_torch
 from .errors import EcgnetError
 from .model import BEAT_LENGTH
 
@@ -91,11 +91,14 @@ class Predictor:
         self.class_names: list[str] = list(ckpt["class_names"])
         self.task: str = ckpt["task"]
         self.batch_size = batch_size
+        self._frozen = None  # built on the first large CPU batch
 
     def probabilities(self, beats: np.ndarray) -> np.ndarray:
         """Class probabilities (n, n_classes) for beats (n, 187)."""
         x = torch.from_numpy(np.ascontiguousarray(beats, dtype=np.float32)).reshape(-1, 1, BEAT_LENGTH)
-        return predict_logits(self.model, x, self.batch_size, self.device).softmax(1).numpy()
+        if self._frozen is None and self.device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS:
+            self._frozen = freeze_for_cpu(self.model)
+        return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen).softmax(1).numpy()
 
     def predict(self, beats: np.ndarray) -> list[Prediction]:
         probs = self.probabilities(beats)

@@ -40,10 +40,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, 1, L) -> (B, C, 1, (L - 5) // 2 + 1)."""
-        # In-place add/ReLU on fresh conv outputs: same values, fewer allocations (conv
-        # backward does not need its output, ReLU backward only needs its result).
-        y = self.conv2(F.relu(self.conv1(x), inplace=True))
-        return F.max_pool2d(F.relu_(y.add_(x)), kernel_size=(1, 5), stride=(1, 2))
+        y = self.conv2(F.relu(self.conv1(x)))
+        return F.max_pool2d(F.relu(x + y), kernel_size=(1, 5), stride=(1, 2))
 
 
 class ECGNet(nn.Module):

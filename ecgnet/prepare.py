@@ -29,9 +29,9 @@ from .records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, 
 PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
 
 
-def beats_from_record(base: Path, positions: str = "annotations", lead: str | None = None, with_labels: bool = True) -> dict:
-    """Segment one record. Returns beats (n, 187), labels (or -1), and source samples at the record's rate."""
-    rec = read_wfdb(base, lead)  # mitdb: MLII, or the first channel (V5) for 102 and 104
+def beats_from_record(base: Path, positions: str = "annotations") -> dict:
+    """Segment one mitdb record. Returns beats (n, 187), labels (or -1), and source samples at the record's rate."""
+    rec = read_wfdb(base, channel=0)  # the first channel, as the published data: MLII, but V5 for 102, 104 and 114
     signal = resample(rec.signal, rec.fs)
     labels = None
     if positions == "annotations":
@@ -132,7 +132,8 @@ def prepare_ptbdb(src: Path, out: Path) -> None:
             return {"record": f"{base.parent.name}/{base.name}", "skip": reason}
         signal = resample(rec.signal, rec.fs)
         r = paper_r_peaks(signal)
-        cut = segment_beats(signal, r)
+        # The published PTB data leaves out the last, incomplete 10 s window (mitdb keeps it).
+        cut = segment_beats(signal, r, complete_windows=True)
         return {"record": f"{base.parent.name}/{base.name}", "beats": cut.beats, "label": PTB_CLASSES[reason],
                 "samples": np.rint(cut.positions * rec.fs / 125).astype(np.int64)}
 

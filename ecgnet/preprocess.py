@@ -110,10 +110,16 @@ class Beats:
     index: np.ndarray      # (n,) index of each beat in the positions given to segment_beats
 
 
-def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = TARGET_FS) -> Beats:
-    """Cut beats by the recipe from a signal at 125 Hz and sorted R positions at 125 Hz."""
+def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = TARGET_FS, complete_windows: bool = False) -> Beats:
+    """Cut beats by the recipe from a signal at 125 Hz and sorted R positions at 125 Hz.
+
+    With ``complete_windows`` the last window, if shorter than 10 s, is left out, as the
+    published PTB data was built (bench/prepare_fidelity.py); by default every beat counts.
+    """
     r_peaks = np.asarray(r_peaks, dtype=np.int64)
     width = WINDOW_SECONDS * fs
+    if complete_windows:
+        r_peaks = r_peaks[r_peaks < (len(signal) // width) * width]
     beats, positions, index = [], [], []
     window_of = r_peaks // width
     for w in np.unique(window_of):

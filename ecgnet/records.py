@@ -33,8 +33,8 @@ def _record_base(path: str | Path) -> Path:
     return path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
 
 
-def read_wfdb(path: str | Path, lead: str | None = None) -> Recording:
-    """One lead of a WFDB record: ``lead`` by name, else MLII / II, else the first channel."""
+def read_wfdb(path: str | Path, lead: str | None = None, channel: int | None = None) -> Recording:
+    """One lead of a WFDB record: ``channel`` by index, or ``lead`` by name, else MLII / II, else the first channel."""
     import wfdb
 
     base = _record_base(path)
@@ -46,7 +46,10 @@ def read_wfdb(path: str | Path, lead: str | None = None) -> Recording:
     except Exception as e:  # wfdb raises many types for a bad header
         raise EcgnetError(f"{header}: unreadable WFDB header ({e})") from None
     names = list(head.sig_name or [])
-    if lead is not None:
+    if channel is not None:
+        if not 0 <= channel < len(names):
+            raise EcgnetError(f"{base}: no channel {channel}; the record has {len(names)} ({', '.join(names)})")
+    elif lead is not None:
         matches = [i for i, n in enumerate(names) if n.lower() == lead.lower()]
         if not matches:
             raise EcgnetError(f"{base}: no lead named {lead!r}; the record has {', '.join(names)}")

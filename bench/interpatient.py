@@ -72,7 +72,7 @@ def main() -> None:
     all_true, all_pred, n_ref, n_pred = [], [], np.zeros(5, int), np.zeros(5, int)
     for name in DS2:
         base = Path(args.mitdb) / name
-        rec = read_wfdb(base)
+        rec = read_wfdb(base, channel=0)  # as prepare reads mitdb
         ref, ref_labels = read_beat_annotations(base)
         found = detect_r_peaks(rec.signal, rec.fs, args.detector)
         cut = segment_beats(resample(rec.signal, rec.fs), rescale_positions(found, rec.fs))

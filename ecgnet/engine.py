@@ -6,7 +6,6 @@ sample; evaluation runs in inference mode in large batches; CUDA uses bf16 autoc
 """
 from __future__ import annotations
 
-import math
 import os
 import platform
 import signal
@@ -406,7 +405,8 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
                       "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
         }
 
-    writer = SummaryWriter(str(run_dir), purge_step=state.step if resume else None)
+    # Scalars are logged per epoch, before last.pt is saved: on resume drop any logged past it.
+    writer = SummaryWriter(str(run_dir), purge_step=state.epoch + 1 if resume else None)
     try:
         with sigterm_as_interrupt():
             while state.epoch < cfg.epochs:

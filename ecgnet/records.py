@@ -115,3 +115,23 @@ def diagnosis(recording: Recording) -> str:
         if key.strip().lower() == "reason for admission":
             return value.strip()
     return ""
+
+
+def flutter_episodes(path: str | Path, extension: str = "atr") -> list[tuple[int, int]]:
+    """Ventricular flutter/fibrillation episodes, (start, end) samples between '[' and ']' annotations.
+
+    AAMI EC57 leaves these episodes out of beat-by-beat detection scoring.
+    """
+    import wfdb
+
+    ann = wfdb.rdann(str(_record_base(path)), extension)
+    episodes, start = [], None
+    for sample, symbol in zip(ann.sample, ann.symbol):
+        if symbol == "[":
+            start = int(sample)
+        elif symbol == "]" and start is not None:
+            episodes.append((start, int(sample)))
+            start = None
+    if start is not None:
+        episodes.append((start, int(ann.sample[-1])))
+    return episodes

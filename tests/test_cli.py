@@ -137,3 +137,14 @@ def test_sigterm_saves_and_tells_how_to_resume(tmp_path):
 def test_debug_flag_shows_the_traceback(tmp_path):
     proc = run("test.py", "--checkpoint", tmp_path / "missing.pt", "--debug", cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "EcgnetError" in proc.stderr
+
+
+def test_overwrite_and_extend_on_resume(tmp_path):
+    """--overwrite reuses a run dir; --resume may extend epochs but not change other keys."""
+    base = ["--data-dir", BUNDLED_DIR, "--batch-size", "64", "--set", "num_threads=1", "--no-test", "--log-dir", tmp_path]
+    run("train.py", *base, "--run-name", "r", "--epochs", "1", cwd=tmp_path)
+    run("train.py", *base, "--run-name", "r", "--epochs", "1", "--overwrite", cwd=tmp_path)
+    run("train.py", "--resume", tmp_path / "r", "--epochs", "2", cwd=tmp_path)
+    assert load_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 2
+    bad = run("train.py", "--resume", tmp_path / "r", "--lr", "0.1", cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "only data_dir, device, epochs may be changed, not lr" in bad.stderr

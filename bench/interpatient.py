@@ -27,7 +27,7 @@ from ecgnet import prepare
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.data import TASKS, load_files, load_splits
 from ecgnet.engine import make_run_dir, predict_logits, train
-from ecgnet.preprocess import detect_r_peaks, rescale_positions, resample, segment_beats
+from ecgnet.preprocess import cut_detected_beats
 from ecgnet.records import DS2, read_beat_annotations, read_wfdb
 
 NAMES = TASKS["mitbih"].class_names
@@ -74,8 +74,7 @@ def main() -> None:
         base = Path(args.mitdb) / name
         rec = read_wfdb(base, channel=0)  # as prepare reads mitdb
         ref, ref_labels = read_beat_annotations(base)
-        found = detect_r_peaks(rec.signal, rec.fs, args.detector)
-        cut = segment_beats(resample(rec.signal, rec.fs), rescale_positions(found, rec.fs))
+        cut, found = cut_detected_beats(rec.signal, rec.fs, args.detector)
         beats_at = found[cut.index]
         labels = predict_logits(model, torch.from_numpy(cut.beats).unsqueeze(1)).argmax(1).numpy()
         c = processing.compare_annotations(ref, beats_at, int(round(0.15 * rec.fs)))

@@ -117,16 +117,13 @@ def label_record(predictor: Predictor, recording, detector: str = "gqrs") -> dic
     ectopic share). Beats in 10 s windows with fewer than two beats cannot be cut
     by the recipe and are left out (counted in the summary).
     """
-    from .preprocess import check_signal, detect_r_peaks, rescale_positions, resample, segment_beats
+    from .preprocess import check_signal, cut_detected_beats
 
     signal = check_signal(recording.signal, recording.fs, recording.name)
-    at_125 = resample(signal, recording.fs)
-    samples = detect_r_peaks(signal, recording.fs, detector)
-    r = rescale_positions(samples, recording.fs)
-    if len(r) == 0:
+    cut, samples = cut_detected_beats(signal, recording.fs, detector)
+    if len(samples) == 0:
         raise EcgnetError(f"{recording.name}: no beats found in lead {recording.lead} ({len(signal) / recording.fs:.0f} s); "
                           "is this an ECG? try another --lead or --detector")
-    cut = segment_beats(at_125, r)
     if len(cut.beats) == 0:
         raise EcgnetError(f"{recording.name}: beats were detected but none could be cut (fewer than 2 per 10 s window)")
     probs = predictor.probabilities(cut.beats)
@@ -138,7 +135,7 @@ def label_record(predictor: Predictor, recording, detector: str = "gqrs") -> dic
     rr = rr[(rr > 0.2) & (rr < 3.0)]  # ignore gaps and double detections for the rate
     counts = {n: int((names == n).sum()) for n in predictor.class_names}
     summary = {"record": recording.name, "lead": recording.lead, "fs": recording.fs, "seconds": len(signal) / recording.fs,
-               "detected": int(len(r)), "classified": int(len(top)), "not_cut": int(len(r) - len(top)), "per_class": counts,
+               "detected": int(len(samples)), "classified": int(len(top)), "not_cut": int(len(samples) - len(top)), "per_class": counts,
                "mean_heart_rate_bpm": float(60 / rr.mean()) if len(rr) else float("nan")}
     if predictor.task == "mitbih":
         summary["ectopic_share"] = sum(counts[c] for c in ECTOPIC) / len(top)

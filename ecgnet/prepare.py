@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import stratified_split
+from .data import stratified_split, write_beats_csv
 from .errors import EcgnetError, run_cli
 from .preprocess import DETECTORS, detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
 from .records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
@@ -48,7 +48,6 @@ def beats_from_record(base: Path, positions: str = "annotations") -> dict:
 
 
 def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, records: list[str], samples: np.ndarray) -> None:
-    from .data import write_beats_csv
     out.mkdir(parents=True, exist_ok=True)
     write_beats_csv(out / f"{stem}.csv", beats, labels, fmt="%.18e")
     with open(out / f"{stem}_index.csv", "w") as f:
@@ -109,14 +108,14 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str) -
 
 
 def attach_nearest_labels(result: dict, src: Path, tolerance_s: float = 0.15) -> None:
+    """Label detected beats with the reference beat matched within ``tolerance_s`` (-1 if none)."""
+    from wfdb import processing
+
     ref_samples, ref_labels = read_beat_annotations(src / result["record"])
-    fs = result["recording"].fs
-    pos = np.searchsorted(ref_samples, result["samples"])
-    labels = np.full(len(pos), -1)
-    for i, (p, s) in enumerate(zip(pos, result["samples"])):
-        best = min((abs(ref_samples[j] - s), j) for j in (p - 1, p) if 0 <= j < len(ref_samples))
-        if best[0] <= tolerance_s * fs:
-            labels[i] = ref_labels[best[1]]
+    window = int(round(tolerance_s * result["recording"].fs))
+    match = processing.compare_annotations(ref_samples, result["samples"], window).matching_sample_nums
+    labels = np.full(len(result["samples"]), -1)
+    labels[match[match >= 0]] = ref_labels[match >= 0]
     result["labels"] = labels
 
 

@@ -158,3 +158,13 @@ def check_signal(signal: np.ndarray, fs: float, source: str) -> np.ndarray:
     if np.ptp(signal) == 0:
         raise EcgnetError(f"{source}: signal is a flat line; no beats can be found")
     return signal
+
+
+def cut_detected_beats(signal: np.ndarray, fs: float, detector: str = "gqrs") -> tuple[Beats, np.ndarray]:
+    """Detect R peaks at the signal's rate and cut beats at 125 Hz by the recipe.
+
+    Returns the beats and every detected R position in samples at ``fs``; beat i
+    sits at ``samples[cut.index[i]]`` (windows with < 2 detections yield no beats).
+    """
+    samples = detect_r_peaks(signal, fs, detector)
+    return segment_beats(resample(signal, fs), rescale_positions(samples, fs)), samples

@@ -131,3 +131,17 @@ def test_bad_records(trained_run, tmp_path, capsys, case, expect):
 def test_read_recording_needs_a_record():
     with pytest.raises(EcgnetError, match="no WFDB record"):
         read_recording(FIXTURES / "nothing")
+
+
+def test_prepare_with_detected_positions_takes_labels_of_matched_annotations(tmp_path):
+    src = tmp_path / "mitdb"
+    shutil.copytree(FIXTURES / "mitdb", src)
+    prepare = load_cli_module()
+    assert prepare.main(["mitdb", "--src", str(src), "--out", str(tmp_path / "out"), "--positions", "gqrs"]) == 0
+    _, y_tr = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
+    _, y_te = read_beats(tmp_path / "out" / "mitbih_test.csv", 5)
+    _, ref_labels = read_beat_annotations(src / "208")
+    labels = np.concatenate([y_tr, y_te])
+    assert len(labels) >= 0.9 * len(ref_labels)
+    # the class mix of matched beats follows the annotations (N, V and F in this minute)
+    assert set(labels) == set(ref_labels) and abs(np.mean(labels == 2) - np.mean(ref_labels == 2)) < 0.05

@@ -52,31 +52,31 @@ def test_segmentation_by_the_recipe():
     assert (cut.beats[:, -10:] == 0).all()
 
 
-def test_prepare_mitdb_writes_valid_kaggle_csvs(tmp_path):
+def prepare_fixture_mitdb(tmp_path, *args):
+    """Run prepare mitdb on a copy of the 208 excerpt -> (train labels, test labels, reference labels)."""
     src = tmp_path / "mitdb"
     shutil.copytree(FIXTURES / "mitdb", src)
-    prepare = load_cli_module()
-    assert prepare.main(["mitdb", "--src", str(src), "--out", str(tmp_path / "out"), "--split", "random"]) == 0
-    x_tr, y_tr = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
-    x_te, y_te = read_beats(tmp_path / "out" / "mitbih_test.csv", 5)
-    _, labels = read_beat_annotations(src / "208")
+    from ecgnet import prepare
+    assert prepare.main(["mitdb", "--src", str(src), "--out", str(tmp_path / "out"), *args]) == 0
+    _, y_tr = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
+    _, y_te = read_beats(tmp_path / "out" / "mitbih_test.csv", 5)
+    return y_tr, y_te, read_beat_annotations(src / "208")[1]
+
+
+def test_prepare_mitdb_writes_valid_kaggle_csvs(tmp_path):
+    y_tr, y_te, labels = prepare_fixture_mitdb(tmp_path, "--split", "random")
     assert len(y_tr) + len(y_te) >= 0.9 * len(labels) and abs(len(y_te) - 0.2 * (len(y_tr) + len(y_te))) <= 1
     index = (tmp_path / "out" / "mitbih_train_index.csv").read_text().splitlines()
     assert index[0] == "row,record,sample,label" and len(index) == len(y_tr) + 1 and index[1].split(",")[1] == "208"
 
 
 def test_prepare_ptbdb_sorts_records_by_diagnosis(tmp_path):
-    prepare = load_cli_module()
+    from ecgnet import prepare
     assert prepare.main(["ptbdb", "--src", str(FIXTURES / "ptbdb"), "--out", str(tmp_path)]) == 0
     _, normal = read_beats(tmp_path / "ptbdb_normal.csv", 2)
     _, abnormal = read_beats(tmp_path / "ptbdb_abnormal.csv", 2)
     assert len(normal) >= 3 and len(abnormal) >= 15  # the 0.9 rule finds few beats in the healthy excerpt (see above)
     assert set(normal) == {0} and set(abnormal) == {1}
-
-
-def load_cli_module():
-    from ecgnet import prepare
-    return prepare
 
 
 def test_predict_record_end_to_end(trained_run, tmp_path, capsys):
@@ -134,13 +134,7 @@ def test_read_recording_needs_a_record():
 
 
 def test_prepare_with_detected_positions_takes_labels_of_matched_annotations(tmp_path):
-    src = tmp_path / "mitdb"
-    shutil.copytree(FIXTURES / "mitdb", src)
-    prepare = load_cli_module()
-    assert prepare.main(["mitdb", "--src", str(src), "--out", str(tmp_path / "out"), "--positions", "gqrs"]) == 0
-    _, y_tr = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
-    _, y_te = read_beats(tmp_path / "out" / "mitbih_test.csv", 5)
-    _, ref_labels = read_beat_annotations(src / "208")
+    y_tr, y_te, ref_labels = prepare_fixture_mitdb(tmp_path, "--positions", "gqrs")
     labels = np.concatenate([y_tr, y_te])
     assert len(labels) >= 0.9 * len(ref_labels)
     # the class mix of matched beats follows the annotations (N, V and F in this minute)

@@ -50,7 +50,8 @@ def main(argv) -> int:
         allowed = {"epochs", "device", "data_dir"}
         if set(overrides) - allowed:
             raise EcgnetError(f"--resume continues a run with its own config; only {', '.join(sorted(allowed))} may be changed, not {', '.join(sorted(set(overrides) - allowed))}")
-        cfg = config_from_dict(resume["config"] | overrides, source=f"{args.resume}/last.pt")
+        # Runs saved before weight averaging existed trained without it.
+        cfg = config_from_dict({"ema_decay": 0.0} | resume["config"] | overrides, source=f"{args.resume}/last.pt")
         run_dir = Path(args.resume)
     else:
         cfg = config_from_dict(overrides, source="command line", base=load_config(args.config))

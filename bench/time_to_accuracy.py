@@ -33,7 +33,7 @@ def main() -> None:
     class Reached(Exception):
         pass
 
-    def observe(model, record):
+    def observe(model, record, _raw_model):
         test_acc = evaluate(model, test)["accuracy"]
         elapsed = sum(r["epoch_seconds"] for r in rows) + record["epoch_seconds"]
         rows.append({"epoch": record["epoch"], "epoch_seconds": round(record["epoch_seconds"], 1),

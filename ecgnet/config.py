@@ -39,6 +39,7 @@ class Config:
     lr_decay_every: int = _key(10000, "... applied every this many iterations (paper: 10,000).")
     val_fraction: float = _key(0.1, "Stratified share of the training file held out for validation (early stopping, best checkpoint).")
     test_fraction: float = _key(0.2, "ptbdb only: stratified share held out as the test split (the Kaggle PTB files ship no split).")
+    ema_decay: float = _key(0.999, "Validation, best.pt, test and prediction use an exponential moving average of the weights, updated every step with this decay (warmed up as min(decay, (1+n)/(10+n)) after n steps); 0 = use the raw training weights.")
     patience: int = _key(8, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early.")
     imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights) or 'balanced_sampling'.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
@@ -83,6 +84,8 @@ class Config:
             raise bad("lr_decay", f"must be in (0, 1], got {self.lr_decay}")
         if self.weight_decay < 0:
             raise bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.ema_decay < 1:
+            raise bad("ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         if self.trunk_lr_scale <= 0:
             raise bad("trunk_lr_scale", f"must be > 0, got {self.trunk_lr_scale}")
         if len(self.betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas):

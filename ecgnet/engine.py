@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from . import __version__
@@ -311,13 +312,32 @@ def make_optimizer(model: ECGNet, cfg: Config) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
+def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (None when ``decay`` is 0).
+
+    At a constant learning rate of 1e-3 the validation metrics of the raw weights swing
+    by about 0.5% accuracy from epoch to epoch; the average follows the same path with
+    the swings smoothed out. The decay warms up as min(decay, (1+n)/(10+n)) so that on
+    short runs the average is not dominated by the first steps.
+    """
+    if not decay:
+        return None
+
+    def ema(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = int(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + n) / (10 + n)))
+
+    return AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
+
+
 def train_one_epoch(model: ECGNet, optimizer: torch.optim.Optimizer, scheduler, x: torch.Tensor, y: torch.Tensor,
                     generator: torch.Generator, cfg: Config, majority: int, loss_weight: torch.Tensor | None = None,
-                    desc: str = "train") -> dict:
+                    desc: str = "train", ema: AveragedModel | None = None) -> dict:
     """One pass over the resident training tensors x (n, 1, 187), y (n,) on the model's device.
 
     Batches are gathered by index from x (no per-sample collation); beats outside the
-    majority class are augmented when ``cfg.augment``. Returns loss, accuracy, steps, beats.
+    majority class are augmented when ``cfg.augment``; ``ema`` is updated after every
+    step. Returns loss, accuracy, steps, beats.
     """
     device = x.device
     use_amp = cfg.amp and device.type == "cuda"
@@ -341,6 +361,8 @@ def train_one_epoch(model: ECGNet, optimizer: torch.optim.Optimizer, scheduler, 
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         # Running sums stay on the device: no host sync per step on a GPU.
         loss_sum += loss.detach() * len(yb)
         correct += (logits.argmax(1) == yb).sum()
@@ -352,13 +374,15 @@ def train_one_epoch(model: ECGNet, optimizer: torch.optim.Optimizer, scheduler, 
 
 
 def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None,
-          on_epoch_end: Callable[[ECGNet, dict], None] | None = None) -> dict:
+          on_epoch_end: Callable[[ECGNet, dict, ECGNet], None] | None = None) -> dict:
     """Train ``cfg`` on ``splits`` into ``run_dir``; returns the final checkpoint summary.
 
     Writes TensorBoard events, last.pt every epoch and best.pt on each better
-    validation macro-F1. Model selection and early stopping use validation only.
-    ``resume`` is a last.pt checkpoint to continue from. ``on_epoch_end(model, record)``
-    is an observer (benchmarks); it must not steer training.
+    validation macro-F1. Model selection and early stopping use validation only, on
+    the evaluated weights: the moving average when ``cfg.ema_decay`` > 0, else the raw
+    ones. ``resume`` is a last.pt checkpoint to continue from.
+    ``on_epoch_end(evaluated_model, record, raw_model)`` is an observer (benchmarks);
+    it must not steer training.
     """
     from torch.utils.tensorboard import SummaryWriter
 
@@ -369,16 +393,22 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
     model, pretrained_info = build_model(cfg, task.n_classes, device)
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
+    ema = weight_average(model, cfg.ema_decay)
+    evaluated = model if ema is None else ema.module
     state = TrainState()
     history: list[dict] = []
     if resume is not None:
-        model.load_state_dict(resume["model"])
+        # "model" holds the evaluated weights; with averaging, the raw ones are "train_model".
+        model.load_state_dict(resume.get("train_model") or resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         generator.set_state(resume["generator"])
         state = TrainState(**resume["train_state"])
         history = list(resume["history"])
         pretrained_info = resume.get("pretrained")
+        if ema is not None:
+            ema.module.load_state_dict(resume["model"])
+            ema.n_averaged.fill_(state.step)  # one update per step
 
     train_x, train_y = splits.train.x.to(device), splits.train.y.to(device)
     counts = splits.train.class_counts()
@@ -391,11 +421,14 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
     print(f"{cfg.task} ({cfg.mode}): {len(splits.train)} train / {len(splits.val)} val beats from {splits.data_dir}, "
           f"{n_params:,} trainable parameters, device {device}, {torch.get_num_threads()} threads -> {run_dir}")
 
+    def weights(m: ECGNet) -> dict:
+        return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+
     def checkpoint(val_metrics: dict) -> dict:
         return {
             "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
             "task": cfg.task, "class_names": list(task.class_names), "model_args": model.model_args,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model": weights(evaluated), "train_model": None if ema is None else weights(model),
             "config": cfg.to_dict(), "epoch": state.epoch, "step": state.step,
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(), "train_state": vars(state).copy(), "history": history,
@@ -414,12 +447,12 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
                     break
                 epoch_start = time.perf_counter()
                 stats = train_one_epoch(model, optimizer, scheduler, train_x, train_y, generator, cfg, majority, loss_weight,
-                                        desc=f"epoch {state.epoch + 1}/{cfg.epochs}")
+                                        desc=f"epoch {state.epoch + 1}/{cfg.epochs}", ema=ema)
                 state.step += stats["steps"]
                 epoch_seconds = time.perf_counter() - epoch_start
                 state.epoch += 1
                 state.train_seconds += epoch_seconds
-                val = evaluate(model, splits.val, cfg.eval_batch_size, device, use_amp, loss_weight)
+                val = evaluate(evaluated, splits.val, cfg.eval_batch_size, device, use_amp, loss_weight)
                 improved = val["macro_f1"] > state.best_val_macro_f1
                 if improved:
                     state.best_val_macro_f1, state.best_epoch, state.epochs_without_improvement = val["macro_f1"], state.epoch, 0
@@ -428,6 +461,9 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
                 record = {"epoch": state.epoch, "step": state.step, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
                           "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
                           "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds, "beats_per_second": stats["beats"] / epoch_seconds}
+                if ema is not None:  # the raw weights' score, to show what averaging adds
+                    raw = evaluate(model, splits.val, cfg.eval_batch_size, device, use_amp, loss_weight)
+                    record.update(val_raw_accuracy=raw["accuracy"], val_raw_macro_f1=raw["macro_f1"])
                 history.append(record)
                 log_epoch(writer, record, val)
                 ckpt = checkpoint(val)
@@ -439,7 +475,7 @@ def train(cfg: Config, splits: Splits, run_dir: Path, resume: dict | None = None
                       f"lr {record['lr']:.2e} | {epoch_seconds:.1f} s ({record['beats_per_second']:.0f} beats/s)"
                       + ("  * best" if improved else ""), flush=True)
                 if on_epoch_end is not None:
-                    on_epoch_end(model, record)
+                    on_epoch_end(evaluated, record, model)
     except KeyboardInterrupt:
         writer.close()
         done = f"last.pt holds epoch {state.epoch}" if state.epoch else "no epoch was completed"
@@ -465,6 +501,9 @@ def log_epoch(writer, record: dict, val: dict) -> None:
     writer.add_scalar("accuracy/train", record["train_accuracy"], step)
     writer.add_scalar("accuracy/val", record["val_accuracy"], step)
     writer.add_scalar("macro_f1/val", record["val_macro_f1"], step)
+    if "val_raw_accuracy" in record:
+        writer.add_scalar("accuracy/val_raw_weights", record["val_raw_accuracy"], step)
+        writer.add_scalar("macro_f1/val_raw_weights", record["val_raw_macro_f1"], step)
     writer.add_scalar("lr", record["lr"], step)
     writer.add_scalar("speed/beats_per_second", record["beats_per_second"], step)
     for name, c in val["per_class"].items():

@@ -5,7 +5,8 @@ import torch
 from conftest import train_small
 from ecgnet.data import BUNDLED_DIR, read_beats
 from ecgnet.engine import (augment_beats, epoch_batches, load_checkpoint, model_from_checkpoint, predict_logits,
-                           save_checkpoint, evaluate_checkpoint)
+                           save_checkpoint, evaluate_checkpoint, weight_average)
+from ecgnet.model import ECGNet
 from ecgnet.errors import EcgnetError
 from ecgnet.inference import Predictor
 
@@ -140,3 +141,31 @@ def test_frozen_cpu_inference_matches_eager(trained_run):
     fast = predict_logits(model, x, frozen=freeze_for_cpu(model))
     torch.testing.assert_close(fast, eager, rtol=1e-5, atol=1e-5)
     assert torch.equal(predict_logits(model, x[:3], frozen=freeze_for_cpu(model)), predict_logits(model, x[:3]))
+
+
+def test_weight_average_warms_up_then_follows_the_decay():
+    torch.manual_seed(0)
+    model = ECGNet()
+    ema = weight_average(model, 0.9)
+    p, avg = model.stem.bias, ema.module.stem.bias
+    with torch.no_grad():
+        ema.update_parameters(model)              # first update copies
+        assert torch.equal(avg, p)
+        start = p.clone()
+        p.add_(1.0)
+        ema.update_parameters(model)              # n=1: decay min(0.9, 2/11)
+        torch.testing.assert_close(avg, start + (1 - 2 / 11))
+        for _ in range(200):
+            ema.update_parameters(model)          # decay reaches 0.9; the average converges to p
+        torch.testing.assert_close(avg, p)
+    assert weight_average(model, 0.0) is None
+
+
+def test_checkpoints_hold_averaged_and_raw_weights(trained_run, tmp_path):
+    best = load_checkpoint(trained_run / "best.pt")
+    assert best["config"]["ema_decay"] > 0
+    assert any(not torch.equal(best["model"][k], best["train_model"][k]) for k in best["model"])
+    train_small(tmp_path / "raw", epochs=1, ema_decay=0.0)
+    raw = load_checkpoint(tmp_path / "raw" / "best.pt")
+    assert raw["train_model"] is None and "val_raw_accuracy" not in raw["history"][0]
+    assert "val_raw_accuracy" in best["history"][0]

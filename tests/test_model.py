@@ -66,3 +66,14 @@ def test_gradients_match_conv1d_reference():
     F.cross_entropy(reference_forward(model, x), target).backward()
     for n, p in model.named_parameters():
         torch.testing.assert_close(fast[n], p.grad, rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_trunk_activations_stay_channels_last():
+    # The trunk trains ~1.2x faster channels-last; one NCHW layer would silently turn
+    # every later one NCHW too (as a one-channel 2-D conv stem once did).
+    model = ECGNet()
+    h = model.stem(torch.rand(4, 1, 187))
+    assert h.shape == (4, 32, 1, 187) and h.is_contiguous(memory_format=torch.channels_last)
+    for block in model.blocks:
+        h = block(h)
+        assert h.is_contiguous(memory_format=torch.channels_last), h.shape

@@ -1,6 +1,6 @@
 """Training throughput: ecgnet's engine vs the usual Dataset/DataLoader loop, same model and batch size.
 
-    python bench/train_throughput.py [--epochs 3] [--batch-size 256] [--threads 2]
+    python bench/train_throughput.py [--epochs 3] [--batch-size N (default: the config's)] [--threads 2]
 
 Both train the same ECGNet with Adam on the full reference training file. The naive
 baseline is written the common way: a pandas-backed Dataset whose __getitem__ returns
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ecgnet.config import Config
 from ecgnet.data import find_file, read_beats
-from ecgnet.engine import train_one_epoch
+from ecgnet.engine import train_one_epoch, weight_average
 from ecgnet.model import ECGNet
 
 
@@ -55,7 +55,7 @@ def naive_epoch(model, optimizer, loader) -> int:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per contender (after a warm-up of 30 steps)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=Config().batch_size)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-naive", action="store_true")
     args = p.parse_args()
@@ -73,11 +73,12 @@ def main() -> None:
         gen = torch.Generator().manual_seed(0)
         xt, yt = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
         run_cfg = Config(**(cfg.to_dict() | {"augment": augment}))
-        train_one_epoch(model, opt, sched, xt[: 30 * args.batch_size], yt[: 30 * args.batch_size], gen, run_cfg, 0)  # warm-up
+        ema = weight_average(model, run_cfg.ema_decay)  # as in training: the average is updated every step
+        train_one_epoch(model, opt, sched, xt[: 30 * args.batch_size], yt[: 30 * args.batch_size], gen, run_cfg, 0, ema=ema)  # warm-up
         times = []
         for _ in range(args.epochs):
             t = time.perf_counter()
-            train_one_epoch(model, opt, sched, xt, yt, gen, run_cfg, 0)
+            train_one_epoch(model, opt, sched, xt, yt, gen, run_cfg, 0, ema=ema)
             times.append(time.perf_counter() - t)
         rows.append({"contender": f"ecgnet engine ({'with' if augment else 'no'} augmentation)", "epoch_s": statistics.median(times),
                      "epochs_s": [round(t, 2) for t in times]})

@@ -32,16 +32,19 @@ class Conv1d(nn.Conv1d):
 
 
 class StemConv1d(nn.Conv1d):
-    """The one-input-channel Conv1d of the stem, evaluated as a matrix product over k-sample windows.
+    """The one-input-channel Conv1d of the stem: (B, 1, L) beats -> (B, C, 1, L).
 
-    Takes (B, 1, L) beats and returns (B, C, 1, L) in channels-last memory. A 2-D
-    convolution cannot do that: with one input channel its input is indistinguishable
-    from NCHW, so oneDNN would emit NCHW and every later layer would stay in the layout
-    that trains this net about 1.2x slower. The window product is as fast as the
-    convolution itself.
+    In training it is a matrix product over k-sample windows, which returns channels-last
+    memory. A 2-D convolution cannot: with one input channel its input is
+    indistinguishable from NCHW, so oneDNN emits NCHW and every later layer stays in the
+    layout that trains this net about 1.1x slower. In eval mode it is the plain 2-D
+    convolution, because the frozen inference graph (engine.freeze_for_cpu) fuses the
+    NCHW trunk best: 14,300 vs 8,100 beats/s at batch 1,024 on 2 cores.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.conv2d(x.unsqueeze(2), self.weight.unsqueeze(2), self.bias, padding=(0, self.padding[0]))
         k = self.kernel_size[0]
         windows = F.pad(x, (self.padding[0], self.padding[0])).unfold(2, k, 1)  # (B, 1, L, k)
         out = torch.matmul(windows, self.weight[:, 0].t()) + self.bias           # (B, 1, L, C)

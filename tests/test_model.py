@@ -28,6 +28,8 @@ def test_shapes_and_equality_with_conv1d_reference():
     assert model.forward_features(x).shape == (9, 64)
     assert model(x).shape == (9, 5)
     torch.testing.assert_close(model(x), reference_forward(model, x), rtol=1e-5, atol=1e-6)
+    model.eval()  # the stem switches to the 2-D convolution that inference graphs fuse best
+    torch.testing.assert_close(model(x), reference_forward(model, x), rtol=1e-5, atol=1e-6)
 
 
 def test_conv_weights_keep_conv1d_shapes():
@@ -71,7 +73,7 @@ def test_gradients_match_conv1d_reference():
 def test_trunk_activations_stay_channels_last():
     # The trunk trains ~1.2x faster channels-last; one NCHW layer would silently turn
     # every later one NCHW too (as a one-channel 2-D conv stem once did).
-    model = ECGNet()
+    model = ECGNet().train()
     h = model.stem(torch.rand(4, 1, 187))
     assert h.shape == (4, 32, 1, 187) and h.is_contiguous(memory_format=torch.channels_last)
     for block in model.blocks:

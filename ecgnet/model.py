@@ -31,7 +31,7 @@ class Conv1d(nn.Conv1d):
         return F.conv2d(x, self.weight.unsqueeze(2), self.bias, padding=(0, self.padding[0]))
 
 
-class StemConv1d(nn.Conv1d):
+class StemConv1d(Conv1d):
     """The one-input-channel Conv1d of the stem: (B, 1, L) beats -> (B, C, 1, L).
 
     In training it is a matrix product over k-sample windows, which returns channels-last
@@ -44,7 +44,7 @@ class StemConv1d(nn.Conv1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
-            return F.conv2d(x.unsqueeze(2), self.weight.unsqueeze(2), self.bias, padding=(0, self.padding[0]))
+            return super().forward(x.unsqueeze(2))
         k = self.kernel_size[0]
         windows = F.pad(x, (self.padding[0], self.padding[0])).unfold(2, k, 1)  # (B, 1, L, k)
         out = torch.matmul(windows, self.weight[:, 0].t()) + self.bias           # (B, 1, L, C)

@@ -6,6 +6,7 @@ sample; evaluation runs in inference mode in large batches; CUDA uses bf16 autoc
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import signal
@@ -64,10 +65,32 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc reuse freed tensor memory instead of returning it to the kernel.
+
+    By default glibc serves every block over a few MB with a fresh mmap and unmaps it on
+    free, so each new activation or gradient (3 MB per conv layer at batch 128) is
+    page-faulted in again, about 4,000 faults per training step. Keeping blocks up to
+    32 MB (glibc's maximum) in the heap, and not trimming it, makes a training epoch
+    about 1.15x faster on CPU (bench/train_throughput.py). Returns whether it applied
+    (glibc only; elsewhere this is a no-op).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+
+
 def setup_torch(num_threads: int = 0, device: str = "auto") -> torch.device:
-    """Thread count, determinism on CPU, and the device."""
+    """Thread count, determinism on CPU, the device, and (on CPU) the allocator setting above."""
     torch.set_num_threads(num_threads or physical_cores())
     dev = select_device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()
     # CPU kernels used here are deterministic for a fixed thread count; on CUDA some
     # backward kernels are not, so determinism is only promised on CPU (see README).
     torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
@@ -309,7 +332,9 @@ def make_optimizer(model: ECGNet, cfg: Config) -> torch.optim.Optimizer:
     groups = [{"params": head, "lr": cfg.lr}]
     if trunk:
         groups.append({"params": trunk, "lr": cfg.lr * (cfg.trunk_lr_scale if cfg.mode == "finetune" else 1.0)})
-    return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    # The fused kernel updates all tensors in one call: 0.5 vs 2.2 ms per step on 2 CPU cores.
+    fused = True if head[0].device.type in ("cpu", "cuda") else None
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fused)
 
 
 def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:

@@ -24,11 +24,52 @@ from torch import nn
 BEAT_LENGTH = 187
 
 
+class _ChannelsLastConv(torch.autograd.Function):
+    """A stride-1 (1, k) convolution of channels-last (B, C, 1, L) tensors whose weight
+    gradient is one matrix product instead of oneDNN's weight-gradient kernel.
+
+    oneDNN runs this net's forward and input-gradient convolutions near the CPU's GEMM
+    peak, but its weight gradient at about 40 GFLOP/s: 6.0 of 10.2 ms per 187-sample
+    layer at batch 128. As a product of the (B*L, k*C) input windows with the (B*L, C)
+    output gradient, it takes 4.3 ms, and the training step is 1.06x faster.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        return F.conv2d(x, weight, bias, padding=(0, padding))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        c_out, c_in, _, k = weight.shape
+        b, _, _, length = x.shape
+        grad = grad.contiguous(memory_format=torch.channels_last)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, (1, 1), (0, ctx.padding), (1, 1), False,
+                                                         (0, 0), 1, (True, False, False))[0]
+        grad_rows = grad.permute(0, 2, 3, 1).reshape(b * length, c_out)  # (B*L, C_out), a view
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            # Channels-last memory is (B, L, C): pad along L, then each output position's k
+            # input rows are k*C consecutive floats, so the windows are one strided copy.
+            x_pad = F.pad(x.permute(0, 2, 3, 1).reshape(b, length, c_in), (0, 0, ctx.padding, ctx.padding))
+            windows = x_pad.as_strided((b, length, k * c_in), (x_pad.stride(0), c_in, 1)).reshape(b * length, k * c_in)
+            grad_w = (windows.t() @ grad_rows).view(k, c_in, c_out).permute(2, 1, 0).unsqueeze(2)
+        grad_bias = grad_rows.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_bias, None
+
+
 class Conv1d(nn.Conv1d):
     """A Conv1d (same parameters, same result) evaluated on (B, C, 1, L) tensors."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight.unsqueeze(2), self.bias, padding=(0, self.padding[0]))
+        weight = self.weight.unsqueeze(2)
+        if self.training and torch.is_grad_enabled() and x.is_contiguous(memory_format=torch.channels_last):
+            return _ChannelsLastConv.apply(x, weight, self.bias, self.padding[0])
+        return F.conv2d(x, weight, self.bias, padding=(0, self.padding[0]))
 
 
 class StemConv1d(Conv1d):

@@ -31,7 +31,7 @@ class _ChannelsLastConv(torch.autograd.Function):
     oneDNN runs this net's forward and input-gradient convolutions near the CPU's GEMM
     peak, but its weight gradient at about 40 GFLOP/s: 6.0 of 10.2 ms per 187-sample
     layer at batch 128. As a product of the (B*L, k*C) input windows with the (B*L, C)
-    output gradient, it takes 4.3 ms, and the training step is 1.06x faster.
+    output gradient, it takes 4.3 ms, and the training step is about 1.04x faster.
     """
 
     @staticmethod

@@ -24,25 +24,50 @@ from torch import nn
 BEAT_LENGTH = 187
 
 
-class _ChannelsLastConv(torch.autograd.Function):
-    """A stride-1 (1, k) convolution of channels-last (B, C, 1, L) tensors whose weight
-    gradient is one matrix product instead of oneDNN's weight-gradient kernel.
+def _window_rows(x: torch.Tensor, padding: int, k: int) -> torch.Tensor:
+    """The (B*L, k*C) matrix of zero-padded k-sample input windows of (B, C, 1, L) ``x``.
 
-    oneDNN runs this net's forward and input-gradient convolutions near the CPU's GEMM
-    peak, but its weight gradient at about 40 GFLOP/s: 6.0 of 10.2 ms per 187-sample
-    layer at batch 128. As a product of the (B*L, k*C) input windows with the (B*L, C)
-    output gradient, it takes 4.3 ms, and the training step is about 1.04x faster.
+    Channels-last memory is (B, L, C): after padding along L, each output position's k
+    input rows are k*C consecutive floats, so the windows are one strided copy.
+    """
+    b, c, _, length = x.shape
+    x_pad = F.pad(x.permute(0, 2, 3, 1).reshape(b, length, c), (0, 0, padding, padding))
+    return x_pad.as_strided((b, length, k * c), (x_pad.stride(0), c, 1)).reshape(b * length, k * c)
+
+
+class _WindowGemmConv(torch.autograd.Function):
+    """A stride-1 (1, k) convolution of (B, C, 1, L) tensors, returned channels-last, whose
+    weight gradient is one matrix product over the input windows.
+
+    oneDNN runs this net's 32-channel forward and input-gradient convolutions near the
+    CPU's GEMM peak, but its weight gradient at about 40 GFLOP/s: 6.0 of 10.2 ms per
+    187-sample layer at batch 128. As a product of the (B*L, k*C) input windows with the
+    (B*L, C) output gradient, it takes 4.3 ms (training step 1.04x faster).
+
+    With ``gemm_forward`` the forward is a product over the windows too. That is the
+    stem's path: with one input channel, a 2-D convolution cannot tell channels-last from
+    NCHW and emits NCHW, which would turn every later layer NCHW (about 1.1x slower); and
+    the windows, kept for the backward, make the stem's weight gradient a 0.2 ms product.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int,
+                gemm_forward: bool) -> torch.Tensor:
+        c_out, c_in, _, k = weight.shape
+        b, _, _, length = x.shape
         ctx.padding = padding
-        return F.conv2d(x, weight, bias, padding=(0, padding))
+        if not gemm_forward:
+            ctx.save_for_backward(x, weight, None)
+            return F.conv2d(x, weight, bias, padding=(0, padding))
+        windows = _window_rows(x, padding, k)
+        w_rows = weight.permute(3, 1, 2, 0).reshape(k * c_in, c_out)  # row kk*C_in + c, as in the windows
+        out = torch.addmm(bias, windows, w_rows)                        # (B*L, C_out) = (B, L, C_out) memory
+        ctx.save_for_backward(x, weight, windows)
+        return out.view(b, 1, length, c_out).permute(0, 3, 1, 2)        # (B, C_out, 1, L) channels-last view
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, weight = ctx.saved_tensors
+        x, weight, windows = ctx.saved_tensors
         c_out, c_in, _, k = weight.shape
         b, _, _, length = x.shape
         grad = grad.contiguous(memory_format=torch.channels_last)
@@ -53,13 +78,11 @@ class _ChannelsLastConv(torch.autograd.Function):
         grad_rows = grad.permute(0, 2, 3, 1).reshape(b * length, c_out)  # (B*L, C_out), a view
         grad_w = None
         if ctx.needs_input_grad[1]:
-            # Channels-last memory is (B, L, C): pad along L, then each output position's k
-            # input rows are k*C consecutive floats, so the windows are one strided copy.
-            x_pad = F.pad(x.permute(0, 2, 3, 1).reshape(b, length, c_in), (0, 0, ctx.padding, ctx.padding))
-            windows = x_pad.as_strided((b, length, k * c_in), (x_pad.stride(0), c_in, 1)).reshape(b * length, k * c_in)
+            if windows is None:
+                windows = _window_rows(x, ctx.padding, k)
             grad_w = (windows.t() @ grad_rows).view(k, c_in, c_out).permute(2, 1, 0).unsqueeze(2)
         grad_bias = grad_rows.sum(0) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_bias, None
+        return grad_x, grad_w, grad_bias, None, None
 
 
 class Conv1d(nn.Conv1d):
@@ -69,28 +92,21 @@ class Conv1d(nn.Conv1d):
         weight = self.weight.unsqueeze(2)
         # The GEMM weight gradient works around oneDNN; GPUs keep their own kernels.
         if self.training and torch.is_grad_enabled() and x.device.type == "cpu":
-            return _ChannelsLastConv.apply(x, weight, self.bias, self.padding[0])
+            return _WindowGemmConv.apply(x, weight, self.bias, self.padding[0], self.in_channels == 1)
         return F.conv2d(x, weight, self.bias, padding=(0, self.padding[0]))
 
 
 class StemConv1d(Conv1d):
     """The one-input-channel Conv1d of the stem: (B, 1, L) beats -> (B, C, 1, L).
 
-    In training it is a matrix product over k-sample windows, which returns channels-last
-    memory. A 2-D convolution cannot: with one input channel its input is
-    indistinguishable from NCHW, so oneDNN emits NCHW and every later layer stays in the
-    layout that trains this net about 1.1x slower. In eval mode it is the plain 2-D
-    convolution, because the frozen inference graph (engine.freeze_for_cpu) fuses the
-    NCHW trunk best: 14,300 vs 8,100 beats/s at batch 1,024 on 2 cores.
+    In CPU training it is a matrix product over k-sample windows (``_WindowGemmConv``),
+    which returns channels-last memory. Elsewhere it is the plain 2-D convolution: in eval
+    mode the frozen inference graph (engine.freeze_for_cpu) fuses the NCHW trunk best
+    (14,300 vs 8,100 beats/s at batch 1,024 on 2 cores).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return super().forward(x.unsqueeze(2))
-        k = self.kernel_size[0]
-        windows = F.pad(x, (self.padding[0], self.padding[0])).unfold(2, k, 1)  # (B, 1, L, k)
-        out = torch.matmul(windows, self.weight[:, 0].t()) + self.bias           # (B, 1, L, C)
-        return out.permute(0, 3, 1, 2)                                           # (B, C, 1, L) view
+        return super().forward(x.unsqueeze(2))
 
 
 class ResidualBlock(nn.Module):
@@ -104,6 +120,11 @@ class ResidualBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, 1, L) -> (B, C, 1, (L - 5) // 2 + 1)."""
         y = self.conv2(F.relu(self.conv1(x)))
+        if self.training:
+            # ReLU commutes with max (values and gradients alike), so in training it runs
+            # on the pooled half-length tensor: two fewer full-length passes per block.
+            return F.relu(F.max_pool2d(x + y, kernel_size=(1, 5), stride=(1, 2)))
+        # Eval keeps the paper's order: the frozen inference graph fuses add + ReLU into the conv.
         return F.max_pool2d(F.relu(x + y), kernel_size=(1, 5), stride=(1, 2))
 
 

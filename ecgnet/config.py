@@ -40,7 +40,7 @@ class Config:
     val_fraction: float = _key(0.1, "Stratified share of the training file held out for validation (early stopping, best checkpoint).")
     test_fraction: float = _key(0.2, "ptbdb only: stratified share held out as the test split (the Kaggle PTB files ship no split).")
     ema_decay: float = _key(0.999, "Validation, best.pt, test and prediction use an exponential moving average of the weights, updated every step with this decay (warmed up as min(decay, (1+n)/(10+n)) after n steps); 0 = use the raw training weights.")
-    patience: int = _key(12, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early.")
+    patience: int = _key(20, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early. Longer than the 16 epochs between learning-rate decays at batch 128, so each decay gets its chance.")
     imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights) or 'balanced_sampling'.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")

@@ -70,6 +70,17 @@ def test_gradients_match_conv1d_reference():
         torch.testing.assert_close(fast[n], p.grad, rtol=1e-4, atol=1e-6, msg=n)
 
 
+def test_input_gradient_matches_conv1d_reference():
+    # Saliency maps need d(logit)/d(beat) through the GEMM stem and the custom conv backward.
+    torch.manual_seed(2)
+    model = ECGNet()
+    x = torch.rand(5, 1, 187, requires_grad=True)
+    (fast,) = torch.autograd.grad(model(x)[:, 1].sum(), x)
+    (reference,) = torch.autograd.grad(reference_forward(model, x)[:, 1].sum(), x)
+    assert fast.shape == x.shape and fast.abs().sum() > 0
+    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-6)
+
+
 def test_trunk_activations_stay_channels_last():
     # The trunk trains ~1.2x faster channels-last; one NCHW layer would silently turn
     # every later one NCHW too (as a one-channel 2-D conv stem once did).

@@ -4,11 +4,9 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "heartbeat"
 

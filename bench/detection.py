@@ -20,7 +20,8 @@ from common import ROOT, save, table
 import numpy as np
 from wfdb import processing
 
-from ecgnet.preprocess import DETECTORS, detect_r_peaks
+from ecgnet.constants import DETECTORS
+from ecgnet.preprocess import detect_r_peaks
 from ecgnet.records import MITDB_RECORDS, flutter_episodes, read_beat_annotations, read_wfdb
 
 

@@ -23,10 +23,15 @@ import numpy as np
 import torch
 from wfdb import processing
 
-from ecgnet import prepare
+from ecgnet.prepare import prepare
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.data import TASKS, load_files, load_splits
-from ecgnet.engine import make_run_dir, predict_logits, train
+from ecgnet.checkpoint import model_from_checkpoint
+from ecgnet.constants import TASKS
+from ecgnet.data import load_files, load_splits
+from ecgnet.evaluation import predict_logits
+from ecgnet.reporting import make_run_dir
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import train
 from ecgnet.preprocess import cut_detected_beats
 from ecgnet.records import DS2, read_beat_annotations, read_wfdb
 
@@ -50,9 +55,10 @@ def main() -> None:
     p.add_argument("--detector", default="gqrs")
     args = p.parse_args()
     task = TASKS["mitbih"]
+    configure_process(0, "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "ds"
-        prepare.main(["mitdb", "--src", args.mitdb, "--out", str(data), "--split", "interpatient"])
+        prepare("mitdb", args.mitdb, data, split="interpatient")
         cfg = config_from_dict({"data_dir": str(data), "log_dir": str(ROOT / "log"), "run_name": "interpatient-ds1",
                                 "epochs": args.epochs}, base=load_config(ROOT / "config" / "config.json"))
         run_dir = make_run_dir(cfg, overwrite=True)
@@ -61,7 +67,6 @@ def main() -> None:
         train(cfg, splits, run_dir)
         train_s = time.perf_counter() - t
         ckpt = torch.load(run_dir / "best.pt", weights_only=True)
-        from ecgnet.engine import model_from_checkpoint
         model = model_from_checkpoint(ckpt)
         test = load_files(data, task.test_stems, task)
         pred = predict_logits(model, test.x).argmax(1).numpy()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from common import data_dir, save, table
 
-from ecgnet.data import find_file, read_beats
+from ecgnet.beatfiles import read_beats
+from ecgnet.data import find_file
 
 
 def timed(fn, repeat=1):

@@ -16,8 +16,9 @@ from common import ROOT, data_dir, save, table
 
 import numpy as np
 
-from ecgnet import prepare
-from ecgnet.data import find_file, read_beats
+from ecgnet.beatfiles import read_beats
+from ecgnet.data import find_file
+from ecgnet.prepare import prepare
 
 
 def compare(ours: np.ndarray, reference: np.ndarray) -> tuple[int, float, np.ndarray]:
@@ -46,8 +47,8 @@ def main() -> None:
     ref_dir = data_dir()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        prepare.main(["mitdb", "--src", args.mitdb, "--out", tmp, "--split", "random", "--seed", "0"])
-        prepare.main(["ptbdb", "--src", args.ptbdb, "--out", tmp])
+        prepare("mitdb", args.mitdb, tmp, split="random", seed=0)
+        prepare("ptbdb", args.ptbdb, tmp)
         for stems in (("mitbih_train", "mitbih_test"), ("ptbdb_normal", "ptbdb_abnormal")):
             ours = {s: read_beats(Path(tmp) / f"{s}.csv", use_cache=False) for s in stems}
             refs = {s: read_beats(find_file(ref_dir, s)) for s in stems}

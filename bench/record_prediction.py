@@ -26,7 +26,7 @@ def main() -> None:
     p.add_argument("--records", nargs="+", default=["100", "208", "233"])
     p.add_argument("--detector", default="gqrs")
     args = p.parse_args()
-    predictor = Predictor(args.checkpoint, "cpu")
+    predictor = Predictor.from_checkpoint(args.checkpoint, "cpu")
     rows = []
     for name in args.records:
         t0 = time.perf_counter()
@@ -36,7 +36,7 @@ def main() -> None:
         t2 = time.perf_counter()
         cut = segment_beats(resample(rec.signal, rec.fs), rescale_positions(samples, rec.fs))
         t3 = time.perf_counter()
-        predictor.probabilities(cut.beats)
+        predictor.predict_proba(cut.beats)
         t4 = time.perf_counter()
         rows.append({"record": name, "minutes": round(len(rec.signal) / rec.fs / 60, 1), "beats": len(cut.beats), "read_s": round(t1 - t0, 2),
                      "detect_s": round(t2 - t1, 2), "cut_s": round(t3 - t2, 2), "classify_s": round(t4 - t3, 2), "total_s": round(t4 - t0, 2)})

@@ -16,8 +16,11 @@ import time
 from common import ROOT, data_dir, save, table
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.data import TASKS, load_files, load_splits
-from ecgnet.engine import evaluate, train
+from ecgnet.constants import TASKS
+from ecgnet.data import load_files, load_splits
+from ecgnet.evaluation import evaluate_model
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import train
 
 
 def main() -> None:
@@ -25,6 +28,7 @@ def main() -> None:
     p.add_argument("--target", type=float, default=0.98)
     p.add_argument("--max-epochs", type=int, default=15)
     args = p.parse_args()
+    configure_process(0, "cpu")  # what the CLI does: threads, deterministic kernels, allocator
     folder = data_dir()
     task = TASKS["mitbih"]
     test = load_files(folder, task.test_stems, task)
@@ -34,7 +38,7 @@ def main() -> None:
         pass
 
     def observe(model, record, _raw_model):
-        test_acc = evaluate(model, test)["accuracy"]
+        test_acc = evaluate_model(model, test)["accuracy"]
         elapsed = sum(r["epoch_seconds"] for r in rows) + record["epoch_seconds"]
         rows.append({"epoch": record["epoch"], "epoch_seconds": round(record["epoch_seconds"], 1),
                      "train_seconds": round(elapsed, 1), "val_macro_f1": round(record["val_macro_f1"], 4), "test_accuracy": round(test_acc, 4)})

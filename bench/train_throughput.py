@@ -1,15 +1,15 @@
-"""Training throughput: ecgnet's engine vs the usual Dataset/DataLoader loop, same batch size.
+"""Training throughput: ecgnet's trainer (fast and plain CPU paths) vs the usual Dataset/DataLoader loop.
 
     python bench/train_throughput.py [--epochs 3] [--batch-size N (default: the config's)] [--threads 2]
 
-All contenders train the paper's net with Adam on the full reference training file. The
-naive loop is written the common way: a pandas-backed Dataset whose __getitem__ returns
-one beat, collated by DataLoader(batch_size, shuffle=True), with torch.optim.Adam's and
-the C library's defaults. It runs twice, first: with the net written the usual way
-(``PlainECGNet``: nn.Conv1d, nn.MaxPool1d, as reimplementations of the paper write it),
-which is what users compare against, then with ecgnet's ECGNet, which isolates the data
-path. The engine then runs with the process settings train.py applies
-(engine.setup_torch) and its optimizer (engine.make_optimizer). Reports the median epoch.
+All contenders train the paper's net with Adam on the full reference training file, same
+batch size. The usual loop is written the common way: a pandas-backed Dataset whose
+__getitem__ returns one beat, collated by DataLoader(batch_size, shuffle=True), with
+torch.optim.Adam's and the C library's defaults. Then ecgnet's trainer epoch
+(trainer.train_one_epoch, augmentation and weight averaging on, with the process
+settings the CLI applies) runs with ``cpu_fast_paths`` on and off, epochs alternating
+so both see the same machine state: the same-run A/B of ecgnet.fastpath.
+Reports the median epoch of each.
 """
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ecgnet.config import Config
-from ecgnet.data import find_file, read_beats
-from ecgnet.engine import make_optimizer, setup_torch, train_one_epoch, weight_average
-from ecgnet.model import ECGNet, count_parameters
+from ecgnet.data import find_file
+from ecgnet.beatfiles import read_beats
+from ecgnet.model import ECGNet
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import TrainingRun, train_one_epoch
 
 
 class NaiveBeatDataset(Dataset):
@@ -46,33 +47,6 @@ class NaiveBeatDataset(Dataset):
         return torch.tensor(row[:-1], dtype=torch.float32).unsqueeze(0), torch.tensor(int(row[-1]))
 
 
-class PlainResidualBlock(nn.Module):
-    def __init__(self, channels: int = 32) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv1d(channels, channels, 5, padding=2)
-        self.conv2 = nn.Conv1d(channels, channels, 5, padding=2)
-        self.pool = nn.MaxPool1d(5, stride=2)
-
-    def forward(self, x):
-        return self.pool(F.relu(x + self.conv2(F.relu(self.conv1(x)))))
-
-
-class PlainECGNet(nn.Module):
-    """The paper's net as reimplementations usually write it: Conv1d layers on (B, C, L) tensors.
-
-    Same layers and parameter count as ecgnet's ECGNet, without its CPU training paths.
-    """
-
-    def __init__(self, n_classes: int = 5) -> None:
-        super().__init__()
-        self.stem = nn.Conv1d(1, 32, 5, padding=2)
-        self.blocks = nn.Sequential(*[PlainResidualBlock() for _ in range(5)])
-        self.head = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.Linear(32, n_classes))
-
-    def forward(self, x):
-        return self.head(self.blocks(self.stem(x)).flatten(1))
-
-
 def naive_epoch(model, optimizer, loader) -> int:
     model.train()
     seen = 0
@@ -85,66 +59,64 @@ def naive_epoch(model, optimizer, loader) -> int:
     return seen
 
 
+def time_usual_loop(x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int) -> list[float]:
+    frame = pd.DataFrame(np.column_stack([x, y]))
+    torch.manual_seed(0)
+    model = ECGNet()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    naive_epoch(model, opt, DataLoader(NaiveBeatDataset(frame.iloc[: 30 * batch_size]), batch_size=batch_size, shuffle=True))
+    loader = DataLoader(NaiveBeatDataset(frame), batch_size=batch_size, shuffle=True)
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        naive_epoch(model, opt, loader)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def time_trainer(x: np.ndarray, y: np.ndarray, batch_size: int, threads: int, epochs: int) -> dict[str, list[float]]:
+    """Epoch times of the trainer with the fast path on and off, epochs alternating."""
+    xt, yt = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
+    runs = {}
+    for fast in (True, False):
+        cfg = Config(batch_size=batch_size, num_threads=threads, cpu_fast_paths=fast)
+        runs[fast] = TrainingRun.create(cfg, torch.device("cpu"))
+        train_one_epoch(runs[fast], xt[: 30 * batch_size], yt[: 30 * batch_size])  # warm-up
+    times = {True: [], False: []}
+    for _ in range(epochs):
+        for fast, run in runs.items():
+            t = time.perf_counter()
+            train_one_epoch(run, xt, yt)
+            times[fast].append(time.perf_counter() - t)
+            print(f"trainer, fast path {'on' if fast else 'off'}: {times[fast][-1]:.1f} s", flush=True)
+    return {"ecgnet trainer, CPU fast path (default)": times[True], "ecgnet trainer, plain nn.Conv1d path": times[False]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per contender (after a warm-up of 30 steps)")
     p.add_argument("--batch-size", type=int, default=Config().batch_size)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--skip-naive", action="store_true")
+    p.add_argument("--skip-naive", action="store_true", help="only the trainer's A/B")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
     x, y = read_beats(find_file(data_dir(), "mitbih_train"), 5)
-    n = len(y)
-    rows = []
-
+    timed = {}
     if not args.skip_naive:
-        frame = pd.DataFrame(np.column_stack([x, y]))
-        for name, net in (("naive loop, plain nn.Conv1d net", PlainECGNet), ("naive loop, ecgnet's ECGNet", ECGNet)):
-            torch.manual_seed(0)
-            model = net()
-            assert count_parameters(model) == 55_013
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-            loader = DataLoader(NaiveBeatDataset(frame), batch_size=args.batch_size, shuffle=True)
-            warm = DataLoader(NaiveBeatDataset(frame.iloc[: 30 * args.batch_size]), batch_size=args.batch_size, shuffle=True)
-            naive_epoch(model, opt, warm)
-            times = []
-            for _ in range(args.epochs):
-                t = time.perf_counter()
-                naive_epoch(model, opt, loader)
-                times.append(time.perf_counter() - t)
-            rows.append({"contender": f"{name} (no augmentation)", "epoch_s": statistics.median(times),
-                         "epochs_s": [round(t, 2) for t in times]})
-            print(rows[-1], flush=True)
-
-    cfg = Config(batch_size=args.batch_size, num_threads=args.threads)
-    setup_torch(args.threads, "cpu")
-    for augment in (True, False):
-        torch.manual_seed(0)
-        model = ECGNet()
-        opt = make_optimizer(model, cfg)
-        sched = torch.optim.lr_scheduler.StepLR(opt, 10000, 0.75)
-        gen = torch.Generator().manual_seed(0)
-        xt, yt = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
-        run_cfg = Config(**(cfg.to_dict() | {"augment": augment}))
-        ema = weight_average(model, run_cfg.ema_decay)  # as in training: the average is updated every step
-        train_one_epoch(model, opt, sched, xt[: 30 * args.batch_size], yt[: 30 * args.batch_size], gen, run_cfg, 0, ema=ema)  # warm-up
-        times = []
-        for _ in range(args.epochs):
-            t = time.perf_counter()
-            train_one_epoch(model, opt, sched, xt, yt, gen, run_cfg, 0, ema=ema)
-            times.append(time.perf_counter() - t)
-        rows.append({"contender": f"ecgnet engine ({'with' if augment else 'no'} augmentation)", "epoch_s": statistics.median(times),
-                     "epochs_s": [round(t, 2) for t in times]})
-        print(rows[-1], flush=True)
-
+        torch.set_num_threads(args.threads)
+        timed["usual loop: DataLoader + nn.Conv1d net (no augmentation)"] = time_usual_loop(x, y, args.batch_size, args.epochs)
+    configure_process(args.threads, "cpu")
+    timed |= time_trainer(x, y, args.batch_size, args.threads, args.epochs)
+    rows = [{"contender": name, "epoch_s": statistics.median(t), "epochs_s": [round(v, 2) for v in t]} for name, t in timed.items()]
     usual = rows[0]["epoch_s"] if not args.skip_naive else None
+    plain = rows[-1]["epoch_s"]
     for r in rows:
-        r["beats_per_s"] = round(n / r["epoch_s"])
+        r["beats_per_s"] = round(len(y) / r["epoch_s"])
         r["vs_usual"] = f"{usual / r['epoch_s']:.2f}x" if usual else ""
+        r["vs_plain_path"] = f"{plain / r['epoch_s']:.2f}x"
         r["epoch_s"] = round(r["epoch_s"], 2)
-    print(f"\nTraining throughput, {n} beats per epoch, batch {args.batch_size}, {args.threads} threads, median of {args.epochs} epochs\n")
-    print(table(rows, ["contender", "epoch_s", "beats_per_s", "vs_usual"]))
-    print(f"\nwrote {save('train_throughput', {'beats_per_epoch': n, 'batch_size': args.batch_size, 'threads': args.threads, 'rows': rows})}")
+    print(f"\nTraining throughput, {len(y)} beats per epoch, batch {args.batch_size}, {args.threads} threads, median of {args.epochs} epochs\n")
+    print(table(rows, ["contender", "epoch_s", "beats_per_s", "vs_usual", "vs_plain_path"]))
+    print(f"\nwrote {save('train_throughput', {'beats_per_epoch': len(y), 'batch_size': args.batch_size, 'threads': args.threads, 'rows': rows})}")
 
 
 if __name__ == "__main__":

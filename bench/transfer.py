@@ -16,8 +16,12 @@ import time
 from common import ROOT, data_dir, save, table
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.data import TASKS, load_splits
-from ecgnet.engine import evaluate_checkpoint, make_run_dir, train
+from ecgnet.constants import TASKS
+from ecgnet.data import load_splits
+from ecgnet.evaluation import evaluate
+from ecgnet.reporting import make_run_dir
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import train
 
 
 def main() -> None:
@@ -26,6 +30,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--modes", nargs="+", default=["frozen", "finetune", "scratch"])
     args = p.parse_args()
+    configure_process(0, "cpu")  # what the CLI does: threads, deterministic kernels, allocator
     base = load_config(ROOT / "config" / "ptbdb_transfer.json")
     folder = data_dir()
     results = []
@@ -38,7 +43,7 @@ def main() -> None:
             t = time.perf_counter()
             summary = train(cfg, splits, run_dir)
             wall = time.perf_counter() - t
-            m = evaluate_checkpoint(run_dir / "best.pt", folder, "cpu")
+            m = evaluate(run_dir / "best.pt", folder, "cpu")
             mi = m["per_class"]["MI"]
             results.append({"mode": mode, "seed": seed, "accuracy": m["accuracy"], "precision": mi["precision"], "recall": mi["recall"],
                             "f1": mi["f1"], "roc_auc": m["roc_auc"], "macro_f1": m["macro_f1"], "train_s": wall,

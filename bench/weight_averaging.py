@@ -20,8 +20,12 @@ import time
 from common import ROOT, data_dir, save, table
 
 from ecgnet.config import config_from_dict, load_config, parse_override
-from ecgnet.data import TASKS, load_files, load_splits
-from ecgnet.engine import evaluate, make_run_dir, train
+from ecgnet.constants import TASKS
+from ecgnet.data import load_files, load_splits
+from ecgnet.evaluation import evaluate_model
+from ecgnet.reporting import make_run_dir
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import train
 from ecgnet.model import ECGNet
 
 
@@ -48,6 +52,7 @@ def main() -> None:
     p.add_argument("--run-name", default="mitbih-default")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, as in train.py")
     args = p.parse_args()
+    configure_process(0, "cpu")  # what the CLI does: threads, deterministic kernels, allocator
     folder = data_dir()
     task = TASKS["mitbih"]
     test = load_files(folder, task.test_stems, task)
@@ -60,7 +65,7 @@ def main() -> None:
     raw_best = {"val_macro_f1": -1.0}
 
     def observe(averaged: ECGNet, record: dict, raw: ECGNet) -> None:
-        avg_test, raw_test = evaluate(averaged, test), evaluate(raw, test)
+        avg_test, raw_test = evaluate_model(averaged, test), evaluate_model(raw, test)
         epochs.append({k: record[k] for k in ("epoch", "epoch_seconds", "val_accuracy", "val_macro_f1", "val_raw_accuracy", "val_raw_macro_f1")}
                       | {"test_accuracy": avg_test["accuracy"], "test_macro_f1": avg_test["macro_f1"],
                          "test_raw_accuracy": raw_test["accuracy"], "test_raw_macro_f1": raw_test["macro_f1"]})
@@ -73,7 +78,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     raw_model = ECGNet()
     raw_model.load_state_dict(raw_best["state"])
-    raw_metrics = evaluate(raw_model, test)
+    raw_metrics = evaluate_model(raw_model, test)
     by_epoch = {e["epoch"]: e for e in epochs}
     avg = by_epoch[summary["best_epoch"]]
     rows = [

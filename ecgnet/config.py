@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .constants import DEVICES, TASKS
 from .errors import EcgnetError
 
-TASKS = ("mitbih", "ptbdb")
 MODES = ("scratch", "frozen", "finetune")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 IMBALANCE = ("none", "class_weights", "balanced_sampling")
 
 
@@ -46,6 +45,7 @@ class Config:
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
     amp: bool = _key(True, "Mixed precision (bfloat16 autocast) on CUDA; ignored on CPU.")
+    cpu_fast_paths: bool = _key(True, "On CPU, train through ecgnet.fastpath (channels-last 2-D convolutions, a GEMM weight gradient): the same arithmetic as the plain nn.Conv1d model, faster (docs/benchmarks.md); false = the plain model.")
     num_threads: int = _key(0, "CPU threads for PyTorch; 0 = number of physical cores.")
     eval_batch_size: int = _key(1024, "Batch size for validation/test/prediction.")
     pretrained: str = _key("", "Transfer: path to an MIT-BIH checkpoint whose conv trunk is reused (modes 'frozen' and 'finetune').")
@@ -68,7 +68,7 @@ class Config:
                 setattr(self, f.name, value)
             if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
                 raise bad(f.name, f"must be of type {want.__name__}, got {value!r}")
-        choices = {"task": TASKS, "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE}
+        choices = {"task": tuple(TASKS), "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise bad(key, f"is {getattr(self, key)!r}; choose one of {', '.join(allowed)}")
@@ -160,7 +160,7 @@ def config_markdown() -> str:
 
 CONFIG_README_HEADER = """# Configuration
 
-`train.py --config FILE` reads a JSON object of the keys below; any key left out takes its default.
+`ecgnet train --config FILE` (or `python train.py --config FILE`) reads a JSON object of the keys below; any key left out takes its default.
 An unknown key, a wrong type or an impossible value stops training with an error naming the key.
 Common keys have their own flags (`--epochs`, `--batch-size`, `--lr`, `--seed`, `--run-name`, `--device`,
 `--data-dir`, `--task`, `--mode`, `--pretrained`, `--log-dir`, `--imbalance`); any key can be set with

@@ -1,9 +1,10 @@
-"""Errors a user can cause and fix, and the CLI wrapper that reports them in one line."""
+"""Errors a user can cause and fix."""
 from __future__ import annotations
 
-import os
-import sys
-from typing import Callable, Sequence
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
 class EcgnetError(Exception):
@@ -14,18 +15,11 @@ class EcgnetError(Exception):
     """
 
 
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM after saving; ``epoch`` epochs are in ``run_dir``/last.pt."""
 
-
-def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Run a CLI ``main(argv)``; turn EcgnetError into one line on stderr and exit code 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("ECGNET_DEBUG") == "1"
-    try:
-        return main(argv)
-    except EcgnetError as e:
-        if debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    def __init__(self, run_dir: Path, epoch: int) -> None:
+        super().__init__(f"interrupted after epoch {epoch}")
+        self.run_dir = run_dir
+        self.epoch = epoch
+        self.resume_command = f"ecgnet train --resume {run_dir}"  # entry points set their own spelling

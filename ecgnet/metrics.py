@@ -1,12 +1,6 @@
-"""Classification metrics, the printed report and the confusion-matrix figure."""
+"""Classification metrics and their text report."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures go to PNG files and TensorBoard, never a window
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
@@ -51,30 +45,3 @@ def format_report(metrics: dict) -> str:
     if "roc_auc" in metrics:
         lines[-1] += f"   ROC AUC {metrics['roc_auc']:.4f}"
     return "\n".join(lines)
-
-
-def confusion_figure(metrics: dict, title: str = "") -> plt.Figure:
-    """Row-normalised confusion matrix with counts in each cell."""
-    names = metrics["class_names"]
-    cm = np.asarray(metrics["confusion_matrix"])
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2.5, 1.1 * len(names) + 2))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({cm[i, j]})", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(names)), names)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return fig
-
-
-def save_confusion_png(metrics: dict, path: str | Path, title: str = "") -> None:
-    fig = confusion_figure(metrics, title)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

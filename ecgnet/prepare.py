@@ -1,10 +1,5 @@
 """Build Kaggle-layout beat CSVs from PhysioNet records with the paper's recipe.
 
-    python -m ecgnet.prepare mitdb --src ../shared/data/mitdb --out data/ --split random
-    python -m ecgnet.prepare mitdb --src ../shared/data/mitdb --out data/ds --split interpatient
-    python -m ecgnet.prepare ptbdb --src ../shared/data/ptbdb --out data/
-    python -m ecgnet.prepare mitdb --download --src data/raw/mitdb --out data/   # fetch with wfdb first (internet)
-
 mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper), AAMI
 labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle set),
 --split interpatient = de Chazal DS1 (train) / DS2 (test), paced records excluded.
@@ -14,17 +9,21 @@ Each CSV gets a side file NAME_index.csv with the record and sample of every row
 """
 from __future__ import annotations
 
-import argparse
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .data import stratified_split, write_beats_csv
-from .errors import EcgnetError, run_cli
-from .preprocess import DETECTORS, detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
+from .beatfiles import write_beats_csv
+from .constants import SAMPLE_RATE
+from .data import stratified_split
+from .errors import EcgnetError
+from .preprocess import detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
 from .records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
+
+log = logging.getLogger(__name__)
 
 PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
 
@@ -54,7 +53,7 @@ def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, r
         f.write("row,record,sample,label\n")
         for i, (rec, s, y) in enumerate(zip(records, samples, labels)):
             f.write(f"{i + 1},{rec},{s},{y}\n")
-    print(f"wrote {out / stem}.csv: {len(labels)} beats, classes {np.bincount(labels).tolist()}")
+    log.info("wrote %s.csv: %d beats, classes %s", out / stem, len(labels), np.bincount(labels).tolist())
 
 
 def collect(items: list[tuple[str, Path]], fn) -> list[dict]:
@@ -67,7 +66,7 @@ def collect(items: list[tuple[str, Path]], fn) -> list[dict]:
             failed.append(name)
             tqdm.write(f"skipped record {name}: {e}", file=sys.stderr)
     if failed:
-        print(f"{len(failed)} record(s) skipped: {', '.join(failed)}", file=sys.stderr)
+        log.warning("%d record(s) skipped: %s", len(failed), ", ".join(failed))
     if not results:
         raise EcgnetError("no record could be read; check --src")
     return results
@@ -78,12 +77,12 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str) -
     available = [(n, src / n) for n in names if (src / f"{n}.hea").exists()]
     missing = sorted(set(names) - {n for n, _ in available})
     if missing:
-        print(f"missing records (not in {src}): {', '.join(missing)}", file=sys.stderr)
+        log.warning("missing records (not in %s): %s", src, ", ".join(missing))
     if not available:
         raise EcgnetError(f"{src}: no mitdb records (NNN.hea) found; pass --src DIR or --download")
     results = {r["record"]: r for r in collect(available, lambda b: beats_from_record(b, positions))}
     if positions != "annotations":
-        print("note: --positions without annotations gives no labels; labels are those of the nearest annotated beat within 150 ms")
+        log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched within 150 ms")
         for r in results.values():
             attach_nearest_labels(r, src)
 
@@ -134,44 +133,34 @@ def prepare_ptbdb(src: Path, out: Path) -> None:
         # The published PTB data leaves out the last, incomplete 10 s window (mitdb keeps it).
         cut = segment_beats(signal, r, complete_windows=True)
         return {"record": f"{base.parent.name}/{base.name}", "beats": cut.beats, "label": PTB_CLASSES[reason],
-                "samples": np.rint(cut.positions * rec.fs / 125).astype(np.int64)}
+                "samples": np.rint(cut.positions * rec.fs / SAMPLE_RATE).astype(np.int64)}
 
     results = collect([(h.with_suffix("").name, h.with_suffix("")) for h in headers], one)
     skipped = [r for r in results if "skip" in r]
     if skipped:
-        print(f"{len(skipped)} record(s) with other diagnoses left out: "
-              + ", ".join(f"{r['record']} ({r['skip'] or 'none'})" for r in skipped))
+        log.info("%d record(s) with other diagnoses left out: %s", len(skipped),
+                 ", ".join(f"{r['record']} ({r['skip'] or 'none'})" for r in skipped))
     for stem, label in (("ptbdb_normal", 0), ("ptbdb_abnormal", 1)):
         parts = [r for r in results if r.get("label") == label]
         if not parts:
-            print(f"no {stem} records found", file=sys.stderr)
+            log.warning("no %s records found", stem)
             continue
         beats = np.concatenate([p["beats"] for p in parts])
         write_dataset(out, stem, beats, np.full(len(beats), label), [p["record"] for p in parts for _ in range(len(p["beats"]))],
                       np.concatenate([p["samples"] for p in parts]))
 
 
-def main(argv) -> int:
-    p = argparse.ArgumentParser(prog="python -m ecgnet.prepare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("database", choices=("mitdb", "ptbdb"))
-    p.add_argument("--src", required=True, help="folder with the WFDB records")
-    p.add_argument("--out", default="data", help="folder for the CSVs (default data/)")
-    p.add_argument("--split", choices=("random", "interpatient"), default="random", help="mitdb only")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random split")
-    p.add_argument("--positions", choices=("annotations",) + DETECTORS, default="annotations", help="mitdb beat positions")
-    p.add_argument("--download", action="store_true", help="fetch the database from PhysioNet with wfdb into --src first")
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args(argv)
-    src, out = Path(args.src), Path(args.out)
-    if args.download:
-        import wfdb
-        wfdb.dl_database(args.database, dl_dir=str(src))
-    if args.database == "mitdb":
-        prepare_mitdb(src, out, args.split, args.seed, args.positions)
-    else:
+DATABASES = ("mitdb", "ptbdb")
+SPLITS = ("random", "interpatient")
+
+
+def prepare(database: str, src: str | Path, out: str | Path = "data", split: str = "random", seed: int = 0,
+            positions: str = "annotations") -> None:
+    """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``."""
+    src, out = Path(src), Path(out)
+    if database == "mitdb":
+        prepare_mitdb(src, out, split, seed, positions)
+    elif database == "ptbdb":
         prepare_ptbdb(src, out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    else:
+        raise EcgnetError(f"unknown database {database!r}; choose one of {', '.join(DATABASES)}")

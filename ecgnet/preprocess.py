@@ -18,16 +18,14 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import resample_poly
 
+from .constants import BEAT_LENGTH, DEFAULT_DETECTOR, DETECTORS, SAMPLE_RATE, WINDOW_SECONDS
 from .errors import EcgnetError
-from .model import BEAT_LENGTH
 
-TARGET_FS = 125
-WINDOW_SECONDS = 10
 PEAK_THRESHOLD = 0.9
 BEAT_SPAN = 1.2  # beats span 1.2 median R-R intervals
 
 
-def resample(signal: np.ndarray, fs: float, target_fs: int = TARGET_FS) -> np.ndarray:
+def resample(signal: np.ndarray, fs: float, target_fs: int = SAMPLE_RATE) -> np.ndarray:
     """Polyphase resampling to ``target_fs`` (360 -> 125 Hz uses up 25, down 72)."""
     ratio = Fraction(target_fs / fs).limit_denominator(1000)
     if ratio == 1:
@@ -35,21 +33,22 @@ def resample(signal: np.ndarray, fs: float, target_fs: int = TARGET_FS) -> np.nd
     return resample_poly(np.asarray(signal, dtype=np.float64), ratio.numerator, ratio.denominator)
 
 
-def rescale_positions(samples: np.ndarray, fs: float, target_fs: int = TARGET_FS) -> np.ndarray:
+def rescale_positions(samples: np.ndarray, fs: float, target_fs: int = SAMPLE_RATE) -> np.ndarray:
     """Sample indices at ``fs`` -> nearest indices at ``target_fs``."""
     return np.rint(np.asarray(samples) * (target_fs / fs)).astype(np.int64)
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
+    """``x`` scaled to [0, 1] (zeros for a constant ``x``)."""
     span = x.max() - x.min()
     return (x - x.min()) / span if span > 0 else np.zeros_like(x)
 
 
-def window_starts(n: int, fs: int = TARGET_FS) -> np.ndarray:
+def window_starts(n: int, fs: int = SAMPLE_RATE) -> np.ndarray:
     return np.arange(0, n, WINDOW_SECONDS * fs)
 
 
-def paper_r_peaks(signal: np.ndarray, fs: int = TARGET_FS, threshold: float = PEAK_THRESHOLD) -> np.ndarray:
+def paper_r_peaks(signal: np.ndarray, fs: int = SAMPLE_RATE, threshold: float = PEAK_THRESHOLD) -> np.ndarray:
     """The paper's R-peak rule: per 10 s window scaled to [0, 1], local maxima above ``threshold``.
 
     Local maxima are where the first difference changes sign from positive to non-positive.
@@ -67,10 +66,7 @@ def paper_r_peaks(signal: np.ndarray, fs: int = TARGET_FS, threshold: float = PE
     return np.concatenate(peaks) if peaks else np.empty(0, dtype=np.int64)
 
 
-DETECTORS = ("gqrs", "xqrs", "paper")
-
-
-def detect_r_peaks(signal: np.ndarray, fs: float, method: str = "gqrs") -> np.ndarray:
+def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR) -> np.ndarray:
     """R-peak sample indices (at ``fs``) of a raw single-lead signal.
 
     'gqrs' and 'xqrs' are the QRS detectors of the ``wfdb`` package, run at the
@@ -81,7 +77,7 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = "gqrs") -> np.nd
 
     signal = np.asarray(signal, dtype=np.float64)
     if method == "paper":
-        return np.rint(paper_r_peaks(resample(signal, fs)) * fs / TARGET_FS).astype(np.int64)
+        return np.rint(paper_r_peaks(resample(signal, fs)) * fs / SAMPLE_RATE).astype(np.int64)
     if method == "gqrs":
         qrs = processing.gqrs_detect(sig=signal, fs=fs)
     elif method == "xqrs":
@@ -110,7 +106,7 @@ class Beats:
     index: np.ndarray      # (n,) index of each beat in the positions given to segment_beats
 
 
-def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = TARGET_FS, complete_windows: bool = False) -> Beats:
+def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE, complete_windows: bool = False) -> Beats:
     """Cut beats by the recipe from a signal at 125 Hz and sorted R positions at 125 Hz.
 
     With ``complete_windows`` the last window, if shorter than 10 s, is left out, as the
@@ -160,7 +156,7 @@ def check_signal(signal: np.ndarray, fs: float, source: str) -> np.ndarray:
     return signal
 
 
-def cut_detected_beats(signal: np.ndarray, fs: float, detector: str = "gqrs") -> tuple[Beats, np.ndarray]:
+def cut_detected_beats(signal: np.ndarray, fs: float, detector: str = DEFAULT_DETECTOR) -> tuple[Beats, np.ndarray]:
     """Detect R peaks at the signal's rate and cut beats at 125 Hz by the recipe.
 
     Returns the beats and every detected R position in samples at ``fs``; beat i

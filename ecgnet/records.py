@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import SIGNAL_FILE_SUFFIXES, WFDB_SUFFIXES
 from .errors import EcgnetError
 
 # AAMI EC57 beat classes from MIT-BIH annotation symbols (index = class label).
@@ -21,6 +22,7 @@ MITDB_RECORDS = sorted(DS1 + DS2 + ["102", "104", "107", "217"])
 
 @dataclass
 class Recording:
+    """One lead of an ECG recording."""
     signal: np.ndarray  # one lead, physical units
     fs: float
     lead: str
@@ -30,7 +32,7 @@ class Recording:
 
 def _record_base(path: str | Path) -> Path:
     path = Path(path)
-    return path.with_suffix("") if path.suffix in (".hea", ".dat", ".atr") else path
+    return path.with_suffix("") if path.suffix in WFDB_SUFFIXES else path
 
 
 def read_wfdb(path: str | Path, lead: str | None = None, channel: int | None = None) -> Recording:
@@ -86,7 +88,7 @@ def read_signal_file(path: str | Path, fs: float | None) -> Recording:
 def read_recording(path: str | Path, lead: str | None = None, fs: float | None = None) -> Recording:
     """A WFDB record (path with or without .hea) or a .csv/.npy signal with ``fs``."""
     p = Path(path)
-    if p.suffix in (".csv", ".npy"):
+    if p.suffix in SIGNAL_FILE_SUFFIXES:
         return read_signal_file(p, fs)
     if not _record_base(p).with_suffix(".hea").exists():
         raise EcgnetError(f"{path}: no WFDB record (NAME.hea) or .csv/.npy signal found here")

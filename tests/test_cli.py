@@ -1,6 +1,5 @@
 """The CLIs end to end in a temp dir, their error handling, interruption and exact resume."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,21 +8,17 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, load_cli
+from helpers import ENV, ROOT, SAMPLES, ecgnet, run_script
+from ecgnet.checkpoint import load_checkpoint
+from ecgnet.cli import run_command
 from ecgnet.data import BUNDLED_DIR
-from ecgnet.engine import load_checkpoint
-
-ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
 
 
 def run(script, *args, cwd, check=True):
-    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc
+    return run_script([script, *args], cwd=cwd, check=check)
 
 
+@pytest.mark.slow
 def test_train_test_predict_end_to_end(tmp_path):
     train = run("train.py", "--config", ROOT / "config" / "config.json", "--data-dir", tmp_path / "nothing-here",
                 "--log-dir", tmp_path / "log", "--run-name", "e2e", "--epochs", "2", "--batch-size", "64",
@@ -42,8 +37,8 @@ def test_train_test_predict_end_to_end(tmp_path):
     for name in "NSVFQ":
         assert name in metrics["per_class"]
 
-    pred = run("predict.py", "--checkpoint", run_dir / "best.pt", ROOT / "samples" / "mitbih_beats.csv",
-               ROOT / "samples" / "mitbih_beats.npy", ROOT / "samples" / "mitbih_beats.mat", "--json", cwd=tmp_path)
+    pred = run_script(["-m", "ecgnet", "predict", "--checkpoint", run_dir / "best.pt", SAMPLES / "mitbih_beats.csv",
+                       SAMPLES / "mitbih_beats.npy", SAMPLES / "mitbih_beats.mat", "--json"], cwd=tmp_path)
     rows = json.loads(pred.stdout)
     assert len(rows) == 30 and sum("true_class" in r for r in rows) == 10
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in rows)
@@ -52,34 +47,44 @@ def test_train_test_predict_end_to_end(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-@pytest.mark.parametrize("script, args, expect", [
-    ("train.py", ["--config", "missing.json"], "config file missing.json not found"),
-    ("train.py", ["--set", "epoch=3"], "unknown key 'epoch'; did you mean 'epochs'?"),
-    ("train.py", ["--lr", "0"], "key 'lr' must be > 0"),
-    ("train.py", ["--batch-size", "0"], "key 'batch_size' must be >= 1"),
-    ("train.py", ["--device", "tpu"], "key 'device' is 'tpu'"),
-    ("train.py", ["--resume", "log/no-such-run"], "no-such-run/last.pt not found"),
-    ("test.py", ["--checkpoint", "missing.pt"], "checkpoint missing.pt not found"),
-    ("predict.py", ["--checkpoint", "missing.pt", "x.csv"], "checkpoint missing.pt not found"),
+@pytest.mark.parametrize("command, args, expect", [
+    ("train", ["--config", "missing.json"], "config file missing.json not found"),
+    ("train", ["--set", "epoch=3"], "unknown key 'epoch'; did you mean 'epochs'?"),
+    ("train", ["--lr", "0"], "key 'lr' must be > 0"),
+    ("train", ["--batch-size", "0"], "key 'batch_size' must be >= 1"),
+    ("train", ["--device", "tpu"], "key 'device' is 'tpu'"),
+    ("train", ["--resume", "log/no-such-run"], "no-such-run/last.pt not found"),
+    ("test", ["--checkpoint", "missing.pt"], "checkpoint missing.pt not found"),
+    ("predict", ["--checkpoint", "missing.pt", "x.csv"], "checkpoint missing.pt not found"),
+    ("predict", ["--checkpoint", "missing.pt"], "nothing to predict: give beat files, or a recording with --record"),
 ])
-def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, script, args, expect):
-    code = load_cli(script[:-3]).run_cli(load_cli(script[:-3]).main, args)
-    err = capsys.readouterr().err
-    assert code == 2 and expect in err
-    assert err.count("\n") == 1 and "Traceback" not in err
+def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, command, args, expect):
+    monkeypatch.chdir(tmp_path)
+    for run_it in (lambda: ecgnet(command, *args), lambda: run_command(command, args, prog=f"python {command}.py")):
+        code = run_it()
+        err = capsys.readouterr().err
+        assert code == 2 and expect in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["train", "test", "predict", "prepare"])
+def test_every_subcommand_documents_itself(capsys, command):
+    with pytest.raises(SystemExit) as done:
+        ecgnet(command, "--help")
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and f"usage: ecgnet {command}" in out and "--debug" in out
 
 
 @pytest.mark.parametrize("content, expect", [
     ("0.1,0.2,0.3\n", "3 values, expected 187 (187 samples) or 188"),
     (",".join(["0.5"] * 186 + ["nan"]) + "\n", "value nan is not finite"),
-    (",".join(["0.5"] * 187 + ["2.5"]) + "\n", "last column 2.5 is not a class label"),
+    (",".join(["0.5"] * 187 + ["2.5"]) + "\n", "last column 2.5 is not an integer class label"),
     ("", "file is empty"),
 ])
-def test_predict_refuses_bad_beats(trained_run, tmp_path, capsys, content, expect):
+def test_predict_refuses_bad_beats(quick_run, tmp_path, capsys, content, expect):
     path = tmp_path / "beats.csv"
     path.write_text(content)
-    cli = load_cli("predict")
-    code = cli.run_cli(cli.main, ["--checkpoint", str(trained_run / "best.pt"), str(path)])
+    code = ecgnet("predict", "--checkpoint", quick_run / "best.pt", path)
     err = capsys.readouterr().err
     assert code == 2 and expect in err, err
 
@@ -104,6 +109,7 @@ TRAIN_ARGS = ["--data-dir", BUNDLED_DIR, "--epochs", "3", "--batch-size", "16", 
               "--set", "patience=0", "--no-test"]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     """A run killed with SIGKILL after epoch 1 and resumed ends exactly like an uninterrupted run."""
     run("train.py", *TRAIN_ARGS, "--log-dir", tmp_path, "--run-name", "straight", cwd=tmp_path)
@@ -121,6 +127,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     assert a["val_metrics"]["macro_f1"] == b["val_metrics"]["macro_f1"]
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_tells_how_to_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *map(str, TRAIN_ARGS), "--epochs", "50",
                              "--log-dir", tmp_path, "--run-name", "term"], cwd=tmp_path, env=ENV,
@@ -134,11 +141,13 @@ def test_sigterm_saves_and_tells_how_to_resume(tmp_path):
     assert load_checkpoint(last)["epoch"] >= 1
 
 
+@pytest.mark.slow
 def test_debug_flag_shows_the_traceback(tmp_path):
     proc = run("test.py", "--checkpoint", tmp_path / "missing.pt", "--debug", cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "EcgnetError" in proc.stderr
 
 
+@pytest.mark.slow
 def test_overwrite_and_extend_on_resume(tmp_path):
     """--overwrite reuses a run dir; --resume may extend epochs but not change other keys."""
     base = ["--data-dir", BUNDLED_DIR, "--batch-size", "64", "--set", "num_threads=1", "--no-test", "--log-dir", tmp_path]

@@ -4,7 +4,7 @@ import pytest
 
 from ecgnet.config import Config, config_from_dict, config_markdown, load_config, parse_override
 from ecgnet.errors import EcgnetError
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_shipped_configs_are_valid_and_documented():

@@ -6,7 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from ecgnet.data import BUNDLED_DIR, TASKS, BeatDataset, cache_dir, load_splits, read_beats, stratified_split, write_beats_csv
+from ecgnet.beatfiles import cache_dir, read_beats, write_beats_csv
+from ecgnet.constants import TASKS
+from ecgnet.data import BUNDLED_DIR, BeatDataset, load_splits, stratified_split
 from ecgnet.errors import EcgnetError
 
 TEST_XZ = BUNDLED_DIR / "mitbih_test.csv.xz"
@@ -163,3 +165,31 @@ def test_beat_dataset_shapes():
     assert ds.x.shape == (len(y), 1, 187) and len(ds) == len(y)
     xb, yb = ds[3]
     assert xb.shape == (1, 187) and int(yb) == y[3]
+
+
+@pytest.mark.parametrize("name, content, expect", [
+    ("beats.npy", b"\x93NUMPY garbage", "not a readable .npy array"),
+    ("beats.npy", None, "not real numbers"),
+    ("beats.mat", b"MATLAB 5.0 MAT-file, truncated", "not a readable .mat file"),
+    ("beats.txt", b"0.1,0.2", "unsupported file type"),
+    ("missing.npy", "absent", "file not found"),
+])
+def test_bad_beat_files_of_every_format(tmp_path, name, content, expect):
+    from ecgnet.beatfiles import read_beats_file
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.full((2, 187), 1 + 2j))
+    elif content != "absent":
+        path.write_bytes(content)
+    with pytest.raises(EcgnetError, match=expect):
+        read_beats_file(path)
+
+
+def test_beat_files_of_every_format_read_the_same():
+    from ecgnet.beatfiles import read_beats_file
+    root = BUNDLED_DIR.parents[1] / "samples"
+    csv_beats, csv_labels = read_beats_file(root / "mitbih_beats.csv")
+    for name in ("mitbih_beats.npy", "mitbih_beats.mat"):
+        beats, _ = read_beats_file(root / name)
+        np.testing.assert_allclose(beats, csv_beats, atol=1e-6)
+    assert csv_labels is not None and len(csv_labels) == len(csv_beats) == 10

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from wfdb import processing
 
-from conftest import ROOT, load_cli
-from ecgnet.data import read_beats
+from helpers import FIXTURES, ecgnet
+from ecgnet.beatfiles import read_beats
 from ecgnet.errors import EcgnetError
 from ecgnet.preprocess import detect_r_peaks, rescale_positions, resample, segment_beats
 from ecgnet.records import read_beat_annotations, read_recording, read_wfdb
 
-FIXTURES = ROOT / "tests" / "fixtures"
 REC_208 = FIXTURES / "mitdb" / "208"  # first minute: N, V and F beats
 
 
@@ -56,8 +55,7 @@ def prepare_fixture_mitdb(tmp_path, *args):
     """Run prepare mitdb on a copy of the 208 excerpt -> (train labels, test labels, reference labels)."""
     src = tmp_path / "mitdb"
     shutil.copytree(FIXTURES / "mitdb", src)
-    from ecgnet import prepare
-    assert prepare.main(["mitdb", "--src", str(src), "--out", str(tmp_path / "out"), *args]) == 0
+    assert ecgnet("prepare", "mitdb", "--src", src, "--out", tmp_path / "out", *args) == 0
     _, y_tr = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
     _, y_te = read_beats(tmp_path / "out" / "mitbih_test.csv", 5)
     return y_tr, y_te, read_beat_annotations(src / "208")[1]
@@ -71,17 +69,15 @@ def test_prepare_mitdb_writes_valid_kaggle_csvs(tmp_path):
 
 
 def test_prepare_ptbdb_sorts_records_by_diagnosis(tmp_path):
-    from ecgnet import prepare
-    assert prepare.main(["ptbdb", "--src", str(FIXTURES / "ptbdb"), "--out", str(tmp_path)]) == 0
+    assert ecgnet("prepare", "ptbdb", "--src", FIXTURES / "ptbdb", "--out", tmp_path) == 0
     _, normal = read_beats(tmp_path / "ptbdb_normal.csv", 2)
     _, abnormal = read_beats(tmp_path / "ptbdb_abnormal.csv", 2)
     assert len(normal) >= 3 and len(abnormal) >= 15  # the 0.9 rule finds few beats in the healthy excerpt (see above)
     assert set(normal) == {0} and set(abnormal) == {1}
 
 
-def test_predict_record_end_to_end(trained_run, tmp_path, capsys):
-    cli = load_cli("predict")
-    code = cli.run_cli(cli.main, ["--checkpoint", str(trained_run / "best.pt"), "--record", str(REC_208), "--out", str(tmp_path)])
+def test_predict_record_end_to_end(quick_run, tmp_path, capsys):
+    code = ecgnet("predict", "--checkpoint", quick_run / "best.pt", "--record", REC_208, "--out", tmp_path)
     out = capsys.readouterr().out
     assert code == 0 and "beats classified" in out and "mean heart rate" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -91,11 +87,10 @@ def test_predict_record_end_to_end(trained_run, tmp_path, capsys):
     assert (tmp_path / "strip.png").stat().st_size > 20_000
 
 
-def test_predict_record_from_npy_signal(trained_run, tmp_path, capsys):
+def test_predict_record_from_npy_signal(quick_run, tmp_path, capsys):
     np.save(tmp_path / "sig.npy", read_wfdb(REC_208).signal)
-    cli = load_cli("predict")
-    code = cli.run_cli(cli.main, ["--checkpoint", str(trained_run / "best.pt"), "--record", str(tmp_path / "sig.npy"),
-                                  "--fs", "360", "--out", str(tmp_path / "o"), "--json"])
+    code = ecgnet("predict", "--checkpoint", quick_run / "best.pt", "--record", tmp_path / "sig.npy",
+                  "--fs", "360", "--out", tmp_path / "o", "--json")
     assert code == 0 and json.loads(capsys.readouterr().out)["classified"] >= 90
 
 
@@ -107,7 +102,7 @@ def test_predict_record_from_npy_signal(trained_run, tmp_path, capsys):
     ("all nan", "no finite samples (all NaN)"),
     ("unknown lead", "no lead named 'V9'; the record has MLII, V1"),
 ])
-def test_bad_records(trained_run, tmp_path, capsys, case, expect):
+def test_bad_records(quick_run, tmp_path, capsys, case, expect):
     args = []
     if case == "missing dat":
         shutil.copy(REC_208.with_suffix(".hea"), tmp_path / "208.hea")
@@ -122,8 +117,7 @@ def test_bad_records(trained_run, tmp_path, capsys, case, expect):
         path = tmp_path / "s.npy"
         np.save(path, signal)
         args = ["--fs", "360"]
-    cli = load_cli("predict")
-    code = cli.run_cli(cli.main, ["--checkpoint", str(trained_run / "best.pt"), "--record", str(path), "--out", str(tmp_path / "o"), *args])
+    code = ecgnet("predict", "--checkpoint", quick_run / "best.pt", "--record", path, "--out", tmp_path / "o", *args)
     err = capsys.readouterr().err
     assert code == 2 and expect in err, err
 

@@ -2,11 +2,15 @@
 import pytest
 import torch
 
-from conftest import load_cli, train_small
+from helpers import ROOT, SAMPLES, ecgnet, train_small
+from ecgnet.checkpoint import load_checkpoint
 from ecgnet.config import Config
 from ecgnet.data import BUNDLED_DIR
-from ecgnet.engine import build_model, load_checkpoint, evaluate_checkpoint
 from ecgnet.errors import EcgnetError
+from ecgnet.evaluation import evaluate
+from ecgnet.trainer import build_model
+
+pytestmark = pytest.mark.slow
 
 
 def trunk(state):
@@ -37,7 +41,7 @@ def test_frozen_trunk_is_bit_identical_and_head_learns(pretrained, tmp_path):
     assert same(trunk(final["model"]), trunk(source))
     assert not same(head(final["model"]), head(initial.state_dict()))
     assert final["class_names"] == ["normal", "MI"] and final["pretrained"]["task"] == "mitbih"
-    metrics = evaluate_checkpoint(run / "best.pt", BUNDLED_DIR, "cpu")
+    metrics = evaluate(run / "best.pt", BUNDLED_DIR, "cpu")
     assert 0.5 < metrics["roc_auc"] <= 1 and set(metrics["per_class"]) == {"normal", "MI"}
     assert metrics["n"] == len(final["split"]["test_indices"]) == 181
 
@@ -65,14 +69,10 @@ def test_bad_pretrained_checkpoints(pretrained, tmp_path):
 
 
 def test_transfer_cli_and_predict_use_checkpoint_class_names(pretrained, tmp_path, capsys):
-    train = load_cli("train")
-    code = train.run_cli(train.main, ["--config", str(train.DEFAULT_CONFIG.parent / "ptbdb_transfer.json"),
-                                      "--pretrained", str(pretrained), "--data-dir", str(BUNDLED_DIR), "--log-dir", str(tmp_path),
-                                      "--run-name", "t", "--epochs", "2", "--set", "num_threads=1"])
+    code = ecgnet("train", "--config", ROOT / "config" / "ptbdb_transfer.json", "--pretrained", pretrained,
+                  "--data-dir", BUNDLED_DIR, "--log-dir", tmp_path, "--run-name", "t", "--epochs", "2", "--set", "num_threads=1")
     out = capsys.readouterr().out
     assert code == 0 and "ROC AUC" in out and "MI" in out
-    predict = load_cli("predict")
-    code = predict.run_cli(predict.main, ["--checkpoint", str(tmp_path / "t" / "best.pt"),
-                                          str(train.DEFAULT_CONFIG.parent.parent / "samples" / "ptbdb_beats.csv")])
+    code = ecgnet("predict", "--checkpoint", tmp_path / "t" / "best.pt", SAMPLES / "ptbdb_beats.csv")
     out = capsys.readouterr().out
     assert code == 0 and out.count(" normal ") + out.count(" MI ") >= 6

@@ -8,14 +8,14 @@ Stratified, seeded subsets of the full Kaggle-layout CSVs, written with '%.9g'
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ecgnet.data import TASKS, find_file, read_beats, stratified_split, write_beats_csv  # noqa: E402
+from ecgnet.beatfiles import read_beats, write_beats_csv
+from ecgnet.constants import TASKS
+from ecgnet.data import find_file, stratified_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"mitbih_train": 2600, "mitbih_test": 650, "ptbdb_normal": 700, "ptbdb_abnormal": 200}

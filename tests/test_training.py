@@ -6,25 +6,35 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import train_small
-from ecgnet.data import BUNDLED_DIR, read_beats
-from ecgnet.engine import (augment_beats, epoch_batches, load_checkpoint, model_from_checkpoint, predict_logits,
-                           save_checkpoint, evaluate_checkpoint, setup_torch, weight_average)
-from ecgnet.model import ECGNet
+from helpers import train_small
+from ecgnet.augment import augment_beats, epoch_batches
+from ecgnet.beatfiles import read_beats
+from ecgnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ecgnet.data import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
+from ecgnet.evaluation import evaluate, predict_logits
+from ecgnet.fastpath import freeze_for_cpu
 from ecgnet.inference import Predictor
+from ecgnet.model import ECGNet
+from ecgnet.reporting import write_test_report
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import weight_average
 
 
-def test_training_beats_majority_baseline(trained_run):
-    metrics = evaluate_checkpoint(trained_run / "best.pt", BUNDLED_DIR, "cpu")
+@pytest.mark.slow
+def test_training_beats_majority_baseline(trained_run, tmp_path):
+    metrics = evaluate(trained_run / "best.pt", BUNDLED_DIR, "cpu")
     # Majority class (N) everywhere: accuracy 0.828, macro-F1 0.181 on this test excerpt.
     assert metrics["macro_f1"] > 0.40
     assert metrics["accuracy"] > 0.90
-    assert (trained_run / "metrics.json").exists() and (trained_run / "confusion_matrix.png").stat().st_size > 10_000
+    assert not list(tmp_path.iterdir()) and not (trained_run / "metrics.json").exists()  # evaluate writes nothing
+    write_test_report(metrics, tmp_path)
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "confusion_matrix.png").stat().st_size > 10_000
+    assert list(tmp_path.glob("events.out.tfevents.*"))
 
 
-def test_checkpoint_is_self_describing_and_round_trips(trained_run, tmp_path):
-    ckpt = load_checkpoint(trained_run / "best.pt")
+def test_checkpoint_is_self_describing_and_round_trips(quick_run, tmp_path):
+    ckpt = load_checkpoint(quick_run / "best.pt")
     for key in ("model_args", "class_names", "config", "epoch", "step", "optimizer", "scheduler", "val_metrics", "versions", "generator"):
         assert key in ckpt
     assert ckpt["class_names"] == ["N", "S", "V", "F", "Q"]
@@ -34,10 +44,11 @@ def test_checkpoint_is_self_describing_and_round_trips(trained_run, tmp_path):
     save_checkpoint(tmp_path / "copy.pt", ckpt)
     again = predict_logits(model_from_checkpoint(load_checkpoint(tmp_path / "copy.pt")), x)
     assert torch.equal(first, again)
-    probs = Predictor(tmp_path / "copy.pt", "cpu").probabilities(x.numpy())
+    probs = Predictor.from_checkpoint(tmp_path / "copy.pt", "cpu").predict_proba(x.numpy())
     np.testing.assert_allclose(probs, first.softmax(1).numpy(), rtol=1e-5, atol=1e-6)  # frozen graph: fused kernels
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
     a = train_small(tmp_path / "a", epochs=2)
     b = train_small(tmp_path / "b", epochs=2)
@@ -58,18 +69,18 @@ def test_corrupt_checkpoints(tmp_path, content, expect):
         load_checkpoint(path)
 
 
-def test_truncated_checkpoint(trained_run, tmp_path):
-    data = (trained_run / "best.pt").read_bytes()
+def test_truncated_checkpoint(quick_run, tmp_path):
+    data = (quick_run / "best.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(EcgnetError, match="truncated or corrupt"):
         load_checkpoint(tmp_path / "cut.pt")
 
 
-def test_foreign_newer_and_mismatched_checkpoints(trained_run, tmp_path):
+def test_foreign_newer_and_mismatched_checkpoints(quick_run, tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(EcgnetError, match="not an ecgnet checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
-    ckpt = load_checkpoint(trained_run / "best.pt")
+    ckpt = load_checkpoint(quick_run / "best.pt")
     torch.save(ckpt | {"format_version": 99}, tmp_path / "newer.pt")
     with pytest.raises(EcgnetError, match="format version 99, newer than"):
         load_checkpoint(tmp_path / "newer.pt")
@@ -89,7 +100,7 @@ def test_checkpoint_with_code_is_refused(tmp_path):
         load_checkpoint(tmp_path / "evil.pt")
 
 
-def test_failed_save_keeps_previous_checkpoint(trained_run, tmp_path):
+def test_failed_save_keeps_previous_checkpoint(tmp_path):
     target = tmp_path / "last.pt"
     save_checkpoint(target, {"kind": "ecgnet-checkpoint", "format_version": 1, "n": 1})
     class Unsaveable:
@@ -136,9 +147,8 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(tmp_path, monkeypatch)
     assert load_checkpoint(target)["n"] == 1 and [p.name for p in tmp_path.iterdir()] == ["best.pt"]
 
 
-def test_frozen_cpu_inference_matches_eager(trained_run):
-    from ecgnet.engine import freeze_for_cpu
-    model = model_from_checkpoint(load_checkpoint(trained_run / "best.pt"))
+def test_frozen_cpu_inference_matches_eager(quick_run):
+    model = model_from_checkpoint(load_checkpoint(quick_run / "best.pt"))
     x, _ = read_beats(BUNDLED_DIR / "mitbih_test.csv.xz", 5)
     x = torch.from_numpy(x).unsqueeze(1)
     eager = predict_logits(model, x, batch_size=128)
@@ -165,6 +175,7 @@ def test_weight_average_warms_up_then_follows_the_decay():
     assert weight_average(model, 0.0) is None
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_averaged_and_raw_weights(trained_run, tmp_path):
     best = load_checkpoint(trained_run / "best.pt")
     assert best["config"]["ema_decay"] > 0
@@ -175,12 +186,13 @@ def test_checkpoints_hold_averaged_and_raw_weights(trained_run, tmp_path):
     assert "val_raw_accuracy" in best["history"][0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc allocator setting")
 def test_cpu_training_steps_reuse_freed_memory():
     # With glibc's defaults every training step page-faults its activations and
     # gradients in afresh (thousands of faults per step at batch 128); after
-    # setup_torch the heap keeps them and warmed-up steps fault almost never.
-    setup_torch(2, "cpu")
+    # configure_process the heap keeps them and warmed-up steps fault almost never.
+    configure_process(2, "cpu")
     model, x, y = ECGNet(), torch.rand(128, 1, 187), torch.zeros(128, dtype=torch.long)
 
     def faults_in_three_steps() -> int:
@@ -192,3 +204,13 @@ def test_cpu_training_steps_reuse_freed_memory():
     faults_in_three_steps(), faults_in_three_steps()  # the heap grows to its working size
     # The median of 5 rounds: with glibc's defaults it is about 7,400 faults.
     assert sorted(faults_in_three_steps() for _ in range(5))[2] < 300
+
+
+def test_random_bytes_are_never_a_traceback(tmp_path):
+    # torch's weights-only unpickler raises IndexError / KeyError on some byte strings; all must be one clean error.
+    rng = np.random.default_rng(0)
+    path = tmp_path / "random.pt"
+    for size in rng.integers(10, 8192, 200):
+        path.write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+        with pytest.raises(EcgnetError, match="truncated or corrupt|not an ecgnet checkpoint|not allowed to load"):
+            load_checkpoint(path)

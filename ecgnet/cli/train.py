@@ -1,0 +1,86 @@
+"""Train the Kachuee et al. ECG beat classifier, then evaluate the best checkpoint on the test set.
+
+    ecgnet train                                          # config/config.json, data in data/
+    ecgnet train --data-dir ../shared/data/heartbeat --epochs 30
+    ecgnet train --config config/ptbdb_transfer.json --mode frozen --pretrained log/<run>/best.pt
+    ecgnet train --resume log/<run>                       # continue a stopped run
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import Config, config_from_dict, load_config, parse_override
+from ..errors import EcgnetError, TrainingInterrupted
+
+HELP = "train a model (and test its best checkpoint)"
+DEFAULT_CONFIG = Path("config") / "config.json"
+
+# CLI flag -> config key, for the keys people change most.
+OVERRIDES = {"data_dir": str, "epochs": int, "batch_size": int, "lr": float, "seed": int, "run_name": str,
+             "device": str, "task": str, "mode": str, "pretrained": str, "log_dir": str, "imbalance": str}
+RESUMABLE = {"epochs", "device", "data_dir"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="JSON config (every key is documented in config/README.md; default: config/config.json "
+                                    "when it exists, else the built-in defaults)")
+    for key, kind in OVERRIDES.items():
+        p.add_argument("--" + key.replace("_", "-"), type=kind, dest=key, help=f"override config key '{key}'")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt, with its own config")
+    p.add_argument("--overwrite", action="store_true", help="reuse an existing run directory, deleting its files")
+    p.add_argument("--summary", action="store_true", help="print the model summary (torchsummary) and exit")
+    p.add_argument("--no-test", action="store_true", help="skip the test-set evaluation after training")
+
+
+def resolve_config(args: argparse.Namespace, resume: dict | None) -> Config:
+    """The run's config: the file (or the resumed run's own) with the command line's overrides."""
+    overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    overrides.update(parse_override(s) for s in args.set)
+    if resume is not None:
+        if set(overrides) - RESUMABLE:
+            raise EcgnetError(f"--resume continues a run with its own config; only {', '.join(sorted(RESUMABLE))} may be changed, "
+                              f"not {', '.join(sorted(set(overrides) - RESUMABLE))}")
+        # Runs saved before weight averaging existed trained without it.
+        return config_from_dict({"ema_decay": 0.0} | resume["config"] | overrides, source=f"{args.resume}/last.pt")
+    if args.config:
+        base = load_config(args.config)
+    else:
+        base = load_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else Config()
+    return config_from_dict(overrides, source="command line", base=base)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import load_checkpoint
+    from ..constants import TASKS
+    from ..data import load_splits, resolve_data_dir
+    from ..evaluation import evaluate
+    from ..metrics import format_report
+    from ..reporting import make_run_dir, write_test_report
+    from ..runtime import configure_process
+    from ..trainer import train
+
+    resume = load_checkpoint(Path(args.resume) / "last.pt") if args.resume else None
+    cfg = resolve_config(args, resume)
+    if args.summary:
+        from torchsummary import summary
+        from ..model import ECGNet
+        summary(ECGNet(n_classes=TASKS[cfg.task].n_classes), (1, 187), device="cpu")
+        return 0
+    configure_process(cfg.num_threads, cfg.device)
+    task = TASKS[cfg.task]
+    data_dir = resolve_data_dir(cfg.data_dir, task)
+    splits = load_splits(task, data_dir, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    run_dir = Path(args.resume) if resume is not None else make_run_dir(cfg, args.overwrite)
+    try:
+        train(cfg, splits, run_dir, resume)
+    except TrainingInterrupted as e:
+        e.resume_command = f"{args.prog} --resume {run_dir}"
+        raise
+    if not args.no_test:
+        metrics = evaluate(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)
+        write_test_report(metrics, run_dir)
+        print(f"\nTest set ({metrics['n']} beats, {data_dir}):\n" + format_report(metrics))
+        print(f"\nwrote {run_dir}/metrics.json and confusion_matrix.png; TensorBoard: tensorboard --logdir {cfg.log_dir}")
+    return 0

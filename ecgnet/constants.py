@@ -1,0 +1,38 @@
+"""Facts every layer shares: the beat format, the tasks and their classes, names of choices and file types."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAMPLE_RATE = 125        # Hz of every beat, as in the paper and the Kaggle files
+BEAT_LENGTH = 187        # samples per beat (1.5 s at 125 Hz)
+WINDOW_SECONDS = 10      # the recipe cuts beats window by window
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DETECTORS = ("gqrs", "xqrs", "paper")  # R-peak detectors of ecgnet.preprocess
+DEFAULT_DETECTOR = DETECTORS[0]
+
+BEAT_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.xz")
+BEAT_FILE_SUFFIXES = BEAT_CSV_SUFFIXES + (".npy", ".mat")
+SIGNAL_FILE_SUFFIXES = (".csv", ".npy")
+WFDB_SUFFIXES = (".hea", ".dat", ".atr")
+
+KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task: its class names and the Kaggle files it reads."""
+    name: str
+    class_names: tuple[str, ...]
+    train_stems: tuple[str, ...]      # files the training split is drawn from
+    test_stems: tuple[str, ...] = ()  # a separate test file; empty = test split drawn from train_stems
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+MITBIH = Task("mitbih", ("N", "S", "V", "F", "Q"), ("mitbih_train",), ("mitbih_test",))
+PTBDB = Task("ptbdb", ("normal", "MI"), ("ptbdb_normal", "ptbdb_abnormal"))
+TASKS = {t.name: t for t in (MITBIH, PTBDB)}
+ECTOPIC = ("S", "V", "F")  # MIT-BIH classes counted as ectopic beats in record summaries

@@ -1,0 +1,75 @@
+"""Evaluation: logits in batches, metrics of a model on a dataset, and of a checkpoint on its test set.
+
+Nothing here writes files; ``ecgnet.reporting`` does.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .constants import TASKS
+from .data import BeatDataset, load_test_set, resolve_data_dir
+from .errors import EcgnetError
+from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
+from .metrics import classification_metrics
+from .model import ECGNet
+from .runtime import autocast, select_device
+
+
+@torch.inference_mode()
+def predict_logits(model: ECGNet, x: torch.Tensor, batch_size: int = 1024, device: torch.device | None = None,
+                   amp: bool = True, frozen: torch.jit.ScriptModule | None = None) -> torch.Tensor:
+    """Logits for beats x (n, 1, 187) in eval mode, computed in batches; returned as float32 on CPU.
+
+    With ``frozen`` (``fastpath.freeze_for_cpu``) CPU inputs of 64 beats or more run
+    through the frozen graph in chunks of 256; fewer beats run eagerly (lower latency).
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    if frozen is not None and device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS:
+        return torch.cat([frozen(chunk) for chunk in x.split(FROZEN_CHUNK)])
+    if len(x) <= batch_size and device.type == "cpu":
+        return model(x)  # one batch: no copies, no autocast context (single-beat latency)
+    out = []
+    for chunk in x.split(batch_size):
+        with autocast(device, amp):
+            out.append(model(chunk.to(device, non_blocking=True)).float())
+    return torch.cat(out).cpu() if out else torch.empty(0, model.n_classes)
+
+
+def evaluate_model(model: ECGNet, data: BeatDataset, batch_size: int = 1024, device: torch.device | None = None,
+                   amp: bool = True, loss_weight: torch.Tensor | None = None) -> dict:
+    """Metrics of ``model`` on ``data`` plus the mean cross-entropy loss."""
+    logits = predict_logits(model, data.x, batch_size, device, amp)
+    probs = logits.softmax(1).numpy()
+    metrics = classification_metrics(data.y.numpy(), probs.argmax(1), data.class_names, probs)
+    metrics["loss"] = float(F.cross_entropy(logits, data.y, weight=None if loss_weight is None else loss_weight.cpu()))
+    return metrics
+
+
+def checkpoint_test_set(ckpt: dict, data_dir: str | Path | None, source: str) -> tuple[BeatDataset, Path]:
+    """The held-out test beats of a checkpoint's task: the test file, or the recorded test split."""
+    task = TASKS.get(ckpt.get("task"))
+    if task is None:
+        raise EcgnetError(f"{source}: unknown task {ckpt.get('task')!r}")
+    split = ckpt["split"]
+    folder = resolve_data_dir(data_dir or split["data_dir"], task)
+    indices = split.get("test_indices")
+    expected = None if indices is None else split["n_train"] + split["n_val"] + len(indices)
+    return load_test_set(task, folder, None if indices is None else np.asarray(indices),
+                         expected_rows=expected, source=source), folder
+
+
+def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device: str = "auto", batch_size: int = 1024) -> dict:
+    """Metrics of a checkpoint on its task's test set (accuracy, macro-F1, per class, confusion matrix)."""
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, str(checkpoint))
+    dev = select_device(device)
+    test_set, folder = checkpoint_test_set(ckpt, data_dir, str(checkpoint))
+    metrics = evaluate_model(model.to(dev), test_set, batch_size, dev)
+    metrics.update(checkpoint=str(checkpoint), data_dir=str(folder), task=ckpt["task"], epoch=ckpt["epoch"])
+    return metrics

@@ -1,0 +1,305 @@
+"""The training loop: model, optimiser, weight averaging, epochs, validation, checkpoints.
+
+Reads top to bottom: ``train`` sets a run up, then each epoch trains on the resident
+training tensors, validates, logs and saves last.pt (and best.pt on a better validation
+macro-F1) until the epoch limit or early stopping.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
+from tqdm import tqdm
+
+from .augment import augment_minority, epoch_batches
+from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, library_versions, load_checkpoint, load_trunk, save_checkpoint
+from .config import Config
+from .constants import TASKS
+from .data import Splits, load_splits, resolve_data_dir
+from .errors import TrainingInterrupted
+from .evaluation import evaluate_model
+from .fastpath import CPUForward
+from .model import ECGNet, count_parameters, freeze_trunk
+from .reporting import TensorBoardLogger, make_run_dir
+from .runtime import autocast, select_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainState:
+    """Everything besides the weights that a resumed run needs to continue exactly."""
+    epoch: int = 0            # epochs completed
+    step: int = 0             # optimiser steps taken
+    best_val_macro_f1: float = -1.0
+    best_epoch: int = 0
+    epochs_without_improvement: int = 0
+    train_seconds: float = 0.0
+
+
+def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[ECGNet, dict | None]:
+    """A fresh model for ``cfg``; for transfer modes, with the pretrained MIT-BIH trunk loaded (and frozen)."""
+    model = ECGNet(n_classes=n_classes)
+    source = None
+    if cfg.mode != "scratch":
+        pretrained = load_checkpoint(cfg.pretrained)
+        load_trunk(model, pretrained, cfg.pretrained)
+        source = {"path": str(cfg.pretrained), "task": pretrained["task"], "epoch": pretrained.get("epoch"),
+                  "val_metrics": {k: pretrained.get("val_metrics", {}).get(k) for k in ("accuracy", "macro_f1")}}
+        if cfg.mode == "frozen":
+            freeze_trunk(model)
+    return model.to(device), source
+
+
+def make_optimizer(model: ECGNet, cfg: Config) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters; in 'finetune' the trunk gets lr * trunk_lr_scale."""
+    trunk = [p for p in model.trunk_parameters() if p.requires_grad]
+    head = list(model.head.parameters())
+    groups = [{"params": head, "lr": cfg.lr}]
+    if trunk:
+        groups.append({"params": trunk, "lr": cfg.lr * (cfg.trunk_lr_scale if cfg.mode == "finetune" else 1.0)})
+    # The fused kernel updates all tensors in one call instead of one per tensor.
+    fused = True if head[0].device.type in ("cpu", "cuda") else None
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fused)
+
+
+def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (None when ``decay`` is 0).
+
+    At a constant learning rate the validation score of the raw weights swings from epoch
+    to epoch; the average follows the same path with the swings smoothed out. The decay
+    warms up as min(decay, (1+n)/(10+n)) so that on short runs the average is not
+    dominated by the first steps.
+    """
+    if not decay:
+        return None
+
+    def ema(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        # The weight stays a device tensor: no host sync per step on a GPU.
+        torch._foreach_lerp_(averaged, current, 1 - ((1 + num_averaged) / (10 + num_averaged)).clamp(max=decay))
+
+    return AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
+
+
+@dataclass
+class TrainingRun:
+    """The objects of one run that change as it trains, and the checkpoint they make."""
+    cfg: Config
+    model: ECGNet
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    ema: AveragedModel | None
+    generator: torch.Generator
+    pretrained: dict | None
+    state: TrainState = field(default_factory=TrainState)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def evaluated(self) -> ECGNet:
+        """The weights validated, saved as "model" and used for prediction."""
+        return self.model if self.ema is None else self.ema.module
+
+    @classmethod
+    def create(cls, cfg: Config, device: torch.device, resume: dict | None = None) -> "TrainingRun":
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)  # batch order + augmentation; saved for exact resume
+        model, pretrained = build_model(cfg, TASKS[cfg.task].n_classes, device)
+        optimizer = make_optimizer(model, cfg)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
+        run = cls(cfg, model, optimizer, scheduler, weight_average(model, cfg.ema_decay), generator, pretrained)
+        if resume is not None:
+            run.restore(resume)
+        return run
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from a last.pt: weights, optimiser, schedule, random state, history."""
+        # "model" holds the evaluated weights; with averaging, the raw ones are "train_model".
+        self.model.load_state_dict(ckpt.get("train_model") or ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.generator.set_state(ckpt["generator"])
+        self.state = TrainState(**ckpt["train_state"])
+        self.history = list(ckpt["history"])
+        self.pretrained = ckpt.get("pretrained")
+        if self.ema is not None:
+            self.ema.module.load_state_dict(ckpt["model"])
+            self.ema.n_averaged.fill_(self.state.step)  # one update per step
+
+    def checkpoint(self, val_metrics: dict, splits: Splits) -> dict:
+        def weights(m: ECGNet) -> dict:
+            return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+
+        cfg, task = self.cfg, TASKS[self.cfg.task]
+        return {
+            "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
+            "task": cfg.task, "class_names": list(task.class_names), "model_args": self.model.model_args,
+            "model": weights(self.evaluated), "train_model": None if self.ema is None else weights(self.model),
+            "config": cfg.to_dict(), "epoch": self.state.epoch, "step": self.state.step,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(), "train_state": vars(self.state).copy(), "history": self.history,
+            "val_metrics": val_metrics, "pretrained": self.pretrained,
+            "split": {"data_dir": str(splits.data_dir), "seed": cfg.seed, "val_fraction": cfg.val_fraction,
+                      "test_fraction": cfg.test_fraction, "n_train": len(splits.train), "n_val": len(splits.val),
+                      "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
+        }
+
+
+def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_weight: torch.Tensor | None = None,
+                    desc: str = "train") -> dict:
+    """One pass over the resident training tensors x (n, 1, 187), y (n,) on the model's device.
+
+    Batches are gathered by index from x (no per-sample collation); beats outside the
+    majority class are augmented when ``cfg.augment``; the weight average is updated
+    after every step. Returns loss, accuracy, steps, beats.
+    """
+    cfg, model, device = run.cfg, run.model, x.device
+    forward = CPUForward(model) if cfg.cpu_fast_paths and device.type == "cpu" else model
+    majority = int(torch.bincount(y).argmax())
+    model.train()
+    batches = epoch_batches(y.cpu(), cfg.batch_size, run.generator, cfg.imbalance == "balanced_sampling")
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    bar = tqdm(batches, desc=desc, leave=False, mininterval=1.0, disable=None, file=sys.stderr)
+    for i, idx in enumerate(bar):
+        idx = idx.to(device, non_blocking=True)
+        xb, yb = x[idx], y[idx]
+        if cfg.augment:
+            xb = augment_minority(xb, yb, majority, run.generator)
+        with autocast(device, cfg.amp):
+            logits = forward(xb)
+        loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update_parameters(model)
+        # Running sums stay on the device: no host sync per step on a GPU.
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
+        seen += len(yb)
+        if i % 50 == 0:
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+    bar.close()
+    return {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen, "steps": len(batches), "beats": seen}
+
+
+def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float, loss_weight: torch.Tensor | None) -> tuple[dict, dict]:
+    """Validation metrics of the evaluated weights and the epoch's history record."""
+    cfg, device = run.cfg, next(run.model.parameters()).device
+    val = evaluate_model(run.evaluated, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_weight)
+    record = {"epoch": run.state.epoch, "step": run.state.step, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
+              "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
+              "lr": run.optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds, "beats_per_second": stats["beats"] / epoch_seconds}
+    if run.ema is not None:  # the raw weights' score, to show what averaging adds
+        raw = evaluate_model(run.model, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_weight)
+        record.update(val_raw_accuracy=raw["accuracy"], val_raw_macro_f1=raw["macro_f1"])
+    return val, record
+
+
+def class_weights(splits: Splits, cfg: Config, device: torch.device) -> torch.Tensor | None:
+    """Inverse-frequency loss weights with ``imbalance: class_weights``, else None."""
+    if cfg.imbalance != "class_weights":
+        return None
+    counts = splits.train.class_counts()
+    return torch.tensor(len(splits.train) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C so a killed job saves and exits cleanly (main thread only)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None = None, resume: dict | None = None,
+          on_epoch_end: Callable[[ECGNet, dict, ECGNet], None] | None = None) -> dict:
+    """Train ``cfg`` and return a summary (best epoch and score, epochs, seconds, history, run_dir).
+
+    ``splits`` default to the task's files in ``cfg.data_dir``; ``run_dir`` to a fresh
+    log_dir/run_name. Writes TensorBoard events, last.pt every epoch and best.pt on each
+    better validation macro-F1; selection and early stopping use validation only, on the
+    evaluated weights. ``resume`` is a last.pt checkpoint to continue from.
+    ``on_epoch_end(evaluated_model, record, raw_model)`` observes (benchmarks); it must not steer.
+    Ctrl-C or SIGTERM ends with ``TrainingInterrupted`` after the last completed epoch was saved.
+    """
+    task = TASKS[cfg.task]
+    if splits is None:
+        splits = load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    run_dir = Path(run_dir) if run_dir is not None else make_run_dir(cfg)
+    device = select_device(cfg.device)
+    run = TrainingRun.create(cfg, device, resume)
+    train_x, train_y = splits.train.x.to(device), splits.train.y.to(device)
+    loss_weight = class_weights(splits, cfg, device)
+    log.info("%s (%s): %d train / %d val beats from %s, %s trainable parameters, device %s, %d threads -> %s",
+             cfg.task, cfg.mode, len(splits.train), len(splits.val), splits.data_dir,
+             f"{count_parameters(run.model, trainable_only=True):,}", device, torch.get_num_threads(), run_dir)
+    # Scalars are logged per epoch, before last.pt is saved: on resume drop any logged past it.
+    board = TensorBoardLogger(run_dir, purge_step=run.state.epoch + 1 if resume else None)
+    state = run.state
+    try:
+        with sigterm_as_interrupt():
+            while state.epoch < cfg.epochs and not (cfg.patience and state.epochs_without_improvement >= cfg.patience):
+                start = time.perf_counter()
+                stats = train_one_epoch(run, train_x, train_y, loss_weight, desc=f"epoch {state.epoch + 1}/{cfg.epochs}")
+                seconds = time.perf_counter() - start
+                state.step, state.epoch, state.train_seconds = state.step + stats["steps"], state.epoch + 1, state.train_seconds + seconds
+                val, record = validate(run, splits, stats, seconds, loss_weight)
+                improved = val["macro_f1"] > state.best_val_macro_f1
+                if improved:
+                    state.best_val_macro_f1, state.best_epoch, state.epochs_without_improvement = val["macro_f1"], state.epoch, 0
+                else:
+                    state.epochs_without_improvement += 1
+                run.history.append(record)
+                board.log_epoch(record, val)
+                ckpt = run.checkpoint(val, splits)
+                if improved:
+                    save_checkpoint(run_dir / "best.pt", ckpt)
+                save_checkpoint(run_dir / "last.pt", ckpt)
+                log_epoch_line(cfg, record, improved)
+                if on_epoch_end is not None:
+                    on_epoch_end(run.evaluated, record, run.model)
+    except KeyboardInterrupt:
+        board.close()
+        raise TrainingInterrupted(run_dir, state.epoch) from None
+    return finish(run, run_dir, board)
+
+
+def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
+    log.info("epoch %3d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f macro-F1 %.4f | lr %.2e | %.1f s (%.0f beats/s)%s",
+             r["epoch"], cfg.epochs, r["train_loss"], r["train_accuracy"], r["val_loss"], r["val_accuracy"], r["val_macro_f1"],
+             r["lr"], r["epoch_seconds"], r["beats_per_second"], "  * best" if improved else "")
+
+
+def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger) -> dict:
+    """Log the run's hyper-parameters with its best scores; the summary ``train`` returns."""
+    state = run.state
+    best = load_checkpoint(run_dir / "best.pt")
+    board.log_hparams(run.cfg, {"best_val_macro_f1": state.best_val_macro_f1, "best_val_accuracy": best["val_metrics"]["accuracy"],
+                                "best_epoch": state.best_epoch, "train_seconds": state.train_seconds})
+    board.close()
+    stop = "early stop" if state.epoch < run.cfg.epochs else "epoch limit"
+    log.info("done (%s) after %d epochs, %.0f s of training; best val macro-F1 %.4f at epoch %d -> %s",
+             stop, state.epoch, state.train_seconds, state.best_val_macro_f1, state.best_epoch, run_dir / "best.pt")
+    return {"best_epoch": state.best_epoch, "best_val_macro_f1": state.best_val_macro_f1, "epochs": state.epoch,
+            "train_seconds": state.train_seconds, "history": run.history, "run_dir": run_dir}

@@ -1,104 +1,176 @@
-"""End-to-end record classification, inter-patient: train on de Chazal DS1, test on DS2.
+"""Inter-patient evaluation, MIT-BIH DS1 -> DS2 (de Chazal 2004): one ablation row per ingredient, several seeds.
 
-    python bench/interpatient.py [--epochs 20] [--mitdb ../shared/data/mitdb]
+    python bench/interpatient.py [--seeds 0 1 2] [--epochs 20] [--variants paper rhythm rhythm+weights]
+    python bench/interpatient.py --intra [--seeds 0]        # the same models on the random (intra-patient) split
 
-1. `prepare mitdb --split interpatient` (annotation positions) -> DS1 train / DS2 test CSVs;
-2. train the default config on DS1 (validation carved from DS1);
-3. score DS2 twice, AAMI EC57 style, per class Se / +P:
-   - annotated: beats cut at the reference annotation positions;
-   - detected: beats found by the GQRS detector, cut, classified and matched to the
-     reference beats within 150 ms; a missed beat counts against Se of its class, a
-     false detection against +P of the class it was given.
+Prepares the interpatient split once (log/interpatient/data), detects the DS2 beats once per
+detector (log/interpatient/detected_<detector>.npz), then for every variant and seed trains on
+DS1 with early stopping and model selection on whole held-out DS1 records (never on DS2), and
+scores DS2 twice: on beats cut at the annotated positions, and on the beats the detector found
+(matched within 150 ms; missed beats count against Se and accuracy, extra detections as false
+positives). AAMI EC57 per class N/S/V/F: Se, +P, FPR in %; accuracy and macro-F1 over N/S/V/F;
+mean ± sd over seeds. Q is left out (DS1 holds 8 Q beats).
 """
 from __future__ import annotations
 
 import argparse
-import tempfile
+import json
 import time
 from pathlib import Path
 
 from common import ROOT, save, table
 
 import numpy as np
-import torch
 from wfdb import processing
 
-from ecgnet.prepare import prepare
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.checkpoint import model_from_checkpoint
 from ecgnet.constants import TASKS
-from ecgnet.data import load_files, load_splits
+from ecgnet.data import load_splits
 from ecgnet.evaluation import predict_logits
-from ecgnet.reporting import make_run_dir
-from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.inference import Predictor
+from ecgnet.checkpoint import load_checkpoint
+from ecgnet.metrics import aami_scores
+from ecgnet.prepare import prepare
 from ecgnet.preprocess import cut_detected_beats
 from ecgnet.records import DS2, read_beat_annotations, read_wfdb
+from ecgnet.reporting import make_run_dir
+from ecgnet.rhythm import rhythm_features
+from ecgnet.runtime import configure_process
+from ecgnet.trainer import train
 
-NAMES = TASKS["mitbih"].class_names
-DE_CHAZAL = {"N": ("86.9", "99.2"), "S": ("75.9", "38.5"), "V": ("77.7", "81.9"), "F": ("89.4", "8.6"), "Q": ("", "")}
+MITBIH = TASKS["mitbih"]
+SCORED = ("N", "S", "V", "F")
+VARIANTS = {
+    "paper": {"model": "kachuee"},
+    "paper+weights": {"model": "kachuee", "imbalance": "class_weights"},
+    "rhythm": {"model": "kachuee_rr"},
+    "rhythm+weights": {"model": "kachuee_rr", "imbalance": "class_weights"},
+    "rhythm+balanced": {"model": "kachuee_rr", "imbalance": "balanced_sampling"},
+}
+PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
+    "de Chazal et al. 2004 (LD, RR + morphology)": {"N": (86.9, 99.2), "S": (75.9, 38.5), "V": (77.7, 81.9), "F": (89.4, 8.6), "accuracy": 86.2},
+    "Mondéjar-Guerra et al. 2019 (SVM ensemble)": {"accuracy": 94.5},
+    "Niu et al. 2020 (rhythm + morphology)": {"accuracy": 96.4},
+}
 
 
-def se_pp(true: np.ndarray, pred: np.ndarray, n_ref: np.ndarray, n_pred: np.ndarray) -> dict:
-    """Per-class Se and +P in %: TP over reference beats of the class, over beats predicted as the class."""
+def detected_ds2(mitdb: Path, detector: str, cache: Path) -> dict:
+    """Per DS2 record: detected beats cut by the recipe, their rhythm and positions, and the reference annotations."""
+    path = cache / f"detected_{detector}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {name: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")} for name in DS2}
     out = {}
-    for k, name in enumerate(NAMES):
-        tp = int(((true == k) & (pred == k)).sum())
-        out[name] = (100 * tp / n_ref[k] if n_ref[k] else float("nan"), 100 * tp / n_pred[k] if n_pred[k] else float("nan"))
+    for name in DS2:
+        rec = read_wfdb(mitdb / name, channel=0)  # as prepare reads mitdb
+        cut, found = cut_detected_beats(rec.signal, rec.fs, detector)
+        ref, labels = read_beat_annotations(mitdb / name)
+        out[name] = {"beats": cut.beats, "rhythm": rhythm_features(found, rec.fs)[cut.index], "positions": found[cut.index],
+                     "reference": ref, "labels": labels, "fs": np.array(rec.fs)}
+    np.savez(path, **{f"{name}/{k}": v for name, d in out.items() for k, v in d.items()})
     return out
+
+
+def score_detected(predictor: Predictor, detected: dict) -> dict:
+    true, pred, unmatched, n_ref = [], [], [], np.zeros(MITBIH.n_classes, int)
+    for d in detected.values():
+        labels = predictor.predict_proba(d["beats"], d["rhythm"]).argmax(1)
+        match = processing.compare_annotations(d["reference"], d["positions"], int(round(0.15 * float(d["fs"])))).matching_sample_nums
+        hit = match >= 0
+        true.append(d["labels"][hit])
+        pred.append(labels[match[hit]])
+        unmatched.append(np.delete(labels, match[hit]))
+        n_ref += np.bincount(d["labels"], minlength=MITBIH.n_classes)
+    return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
+
+
+def run_variant(name: str, seed: int, data: Path, args, detected: dict | None) -> dict:
+    """Train one variant at one seed on DS1 (or the random split's train file) and score it on the test file."""
+    cfg = config_from_dict(VARIANTS[name] | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"),
+                                             "run_name": f"{args.split}-{name}-seed{seed}", "seed": seed, "epochs": args.epochs,
+                                             "patience": args.patience, "split_by": "patients" if args.split == "ds" else "beats",
+                                             "val_fraction": args.val_fraction}, base=load_config(ROOT / "config" / "config.json"))
+    splits = load_splits(MITBIH, data, cfg.val_fraction, cfg.test_fraction, seed, with_test=True, by_patients=cfg.split_by == "patients")
+    run_dir = make_run_dir(cfg, overwrite=True)
+    start = time.perf_counter()
+    summary = train(cfg, splits, run_dir)
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    predictor = Predictor(ckpt, "cpu", source=str(run_dir / "best.pt"))
+    test = splits.test
+    y_pred = predict_logits(predictor.model, test.x, rhythm=test.rhythm).argmax(1).numpy()
+    result = {"variant": name, "seed": seed, "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
+              "train_s": round(time.perf_counter() - start, 1), "val_records": ckpt["split"]["val_records"],
+              "annotated": aami_scores(test.y.numpy(), y_pred, MITBIH.class_names, SCORED)}
+    if detected is not None:
+        result["detected"] = score_detected(predictor, detected)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("annotated", "detected")}
+                     | {"annotated_accuracy": round(result["annotated"]["accuracy"], 2)}), flush=True)
+    return result
+
+
+def mean_sd(values: list[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def summary_rows(results: list[dict], scoring: str) -> list[dict]:
+    """One row per variant: mean ± sd over seeds of Se / +P / FPR per class, accuracy and macro-F1."""
+    rows = []
+    for name in dict.fromkeys(r["variant"] for r in results):
+        runs = [r[scoring] for r in results if r["variant"] == name]
+        row = {"variant": name, "seeds": len(runs)}
+        for c in SCORED:
+            row[f"{c} Se"] = mean_sd([r["per_class"][c]["se"] for r in runs])
+            row[f"{c} +P"] = mean_sd([r["per_class"][c]["ppv"] for r in runs])
+            row[f"{c} FPR"] = mean_sd([r["per_class"][c]["fpr"] for r in runs])
+        row["accuracy"] = mean_sd([r["accuracy"] for r in runs])
+        row["macro-F1"] = mean_sd([100 * r["macro_f1"] for r in runs])
+        rows.append(row)
+    return rows
+
+
+def published_rows() -> list[dict]:
+    rows = []
+    for name, figures in PUBLISHED.items():
+        row = {"variant": name}
+        for c in SCORED:
+            if c in figures:
+                row[f"{c} Se"], row[f"{c} +P"] = (f"{v:.1f}" for v in figures[c])
+        row["accuracy"] = f"{figures['accuracy']:.1f}"
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mitdb", default=str(ROOT.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["paper", "rhythm", "rhythm+weights"])
     p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of DS1 records held out for validation")
     p.add_argument("--detector", default="gqrs")
+    p.add_argument("--intra", action="store_true", help="the random (intra-patient) split instead of DS1 -> DS2")
     args = p.parse_args()
-    task = TASKS["mitbih"]
+    args.split = "random" if args.intra else "ds"
     configure_process(0, "cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "ds"
-        prepare("mitdb", args.mitdb, data, split="interpatient")
-        cfg = config_from_dict({"data_dir": str(data), "log_dir": str(ROOT / "log"), "run_name": "interpatient-ds1",
-                                "epochs": args.epochs}, base=load_config(ROOT / "config" / "config.json"))
-        run_dir = make_run_dir(cfg, overwrite=True)
-        splits = load_splits(task, data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-        t = time.perf_counter()
-        train(cfg, splits, run_dir)
-        train_s = time.perf_counter() - t
-        ckpt = torch.load(run_dir / "best.pt", weights_only=True)
-        model = model_from_checkpoint(ckpt)
-        test = load_files(data, task.test_stems, task)
-        pred = predict_logits(model, test.x).argmax(1).numpy()
-        true = test.y.numpy()
-        annotated = se_pp(true, pred, np.bincount(true, minlength=5), np.bincount(pred, minlength=5))
-        acc_annotated = float((pred == true).mean())
-
-    all_true, all_pred, n_ref, n_pred = [], [], np.zeros(5, int), np.zeros(5, int)
-    for name in DS2:
-        base = Path(args.mitdb) / name
-        rec = read_wfdb(base, channel=0)  # as prepare reads mitdb
-        ref, ref_labels = read_beat_annotations(base)
-        cut, found = cut_detected_beats(rec.signal, rec.fs, args.detector)
-        beats_at = found[cut.index]
-        labels = predict_logits(model, torch.from_numpy(cut.beats).unsqueeze(1)).argmax(1).numpy()
-        c = processing.compare_annotations(ref, beats_at, int(round(0.15 * rec.fs)))
-        matched = c.matching_sample_nums >= 0
-        all_true.append(ref_labels[matched])
-        all_pred.append(labels[c.matching_sample_nums[matched]])
-        n_ref += np.bincount(ref_labels, minlength=5)
-        n_pred += np.bincount(labels, minlength=5)
-    true_d, pred_d = np.concatenate(all_true), np.concatenate(all_pred)
-    detected = se_pp(true_d, pred_d, n_ref, n_pred)
-    rows = []
-    for name in NAMES:
-        rows.append({"class": name, "annotated Se": f"{annotated[name][0]:.1f}", "annotated +P": f"{annotated[name][1]:.1f}",
-                     "detected Se": f"{detected[name][0]:.1f}", "detected +P": f"{detected[name][1]:.1f}",
-                     "de Chazal Se": DE_CHAZAL[name][0], "de Chazal +P": DE_CHAZAL[name][1]})
-    print(f"\nDS2 ({len(DS2)} records), model trained on DS1 for up to {args.epochs} epochs ({train_s:.0f} s); "
-          f"annotated-beat accuracy {acc_annotated:.4f}; detected beats matched {len(true_d)} of {n_ref.sum()} reference beats\n")
-    print(table(rows, list(rows[0])))
-    print(f"\nwrote {save('interpatient', {'rows': rows, 'train_s': train_s, 'accuracy_annotated': acc_annotated, 'matched': int(len(true_d)), 'reference_beats': int(n_ref.sum()), 'detections': int(n_pred.sum())})}")
+    cache = ROOT / "log" / "interpatient"
+    data = cache / f"data-{args.split}"
+    if not (data / "mitbih_test_index.csv").exists():
+        prepare("mitdb", args.mitdb, data, split="random" if args.intra else "interpatient")
+    detected = None if args.intra else detected_ds2(Path(args.mitdb), args.detector, cache)
+    results = [run_variant(v, seed, data, args, detected) for v in args.variants for seed in args.seeds]
+    columns = ["variant", "seeds"] + [f"{c} {m}" for c in SCORED for m in ("Se", "+P")] + ["accuracy", "macro-F1"]
+    fpr_columns = ["variant"] + [f"{c} FPR" for c in SCORED]
+    tables = {}
+    for scoring in ("annotated",) + (() if args.intra else ("detected",)):
+        rows = summary_rows(results, scoring)
+        tables[scoring] = rows
+        print(f"\n{'DS2' if not args.intra else 'random-split test'}, {scoring} beats, mean ± sd over seeds {args.seeds} (%)\n")
+        print(table(rows + (published_rows() if scoring == "annotated" and not args.intra else []), columns))
+        print("\n" + table(rows, fpr_columns))
+    name = "interpatient" if not args.intra else "interpatient_intra"
+    print(f"\nwrote {save(name, {'args': {k: v for k, v in vars(args).items()}, 'tables': tables, 'runs': results})}")
 
 
 if __name__ == "__main__":

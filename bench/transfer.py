@@ -1,10 +1,15 @@
 """Transfer learning on PTB: frozen MIT-BIH trunk vs fine-tuning vs training from scratch.
 
     python bench/transfer.py --pretrained log/mitbih-default/best.pt [--seeds 0 1 2]
+    python bench/transfer.py --pretrained log/mitbih-default/best.pt --split-by patients
 
 Each mode is trained with config/ptbdb_transfer.json for every seed (the seed also
-draws the stratified train/val/test split) and scored on its held-out test split.
-Runs go to log/transfer/<mode>-s<seed> so TensorBoard shows them side by side.
+draws the train/val/test split) and scored on its held-out test split. With
+``--split-by beats`` (default) the split is stratified by beat over the Kaggle-layout
+files, so the same patients are on both sides; with ``--split-by patients`` the PTB
+records are prepared with their patient ids (``ecgnet prepare ptbdb``, cached in
+log/transfer/data-ptbdb) and validation and test hold out whole patients.
+Runs go to log/transfer/<split>-<mode>-s<seed> so TensorBoard shows them side by side.
 Precision, recall and F1 are for the MI class (the positive class).
 """
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
 from ecgnet.data import load_splits
 from ecgnet.evaluation import evaluate
+from ecgnet.prepare import prepare
 from ecgnet.reporting import make_run_dir
 from ecgnet.runtime import configure_process
 from ecgnet.trainer import train
@@ -29,17 +35,25 @@ def main() -> None:
     p.add_argument("--pretrained", required=True, help="MIT-BIH checkpoint whose trunk is transferred")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--modes", nargs="+", default=["frozen", "finetune", "scratch"])
+    p.add_argument("--split-by", choices=("beats", "patients"), default="beats")
+    p.add_argument("--ptbdb", default=str(ROOT.parent / "shared" / "data" / "ptbdb"), help="PTB records, for --split-by patients")
     args = p.parse_args()
     configure_process(0, "cpu")  # what the CLI does: threads, deterministic kernels, allocator
     base = load_config(ROOT / "config" / "ptbdb_transfer.json")
     folder = data_dir()
+    if args.split_by == "patients":
+        folder = ROOT / "log" / "transfer" / "data-ptbdb"
+        if not (folder / "ptbdb_abnormal_index.csv").exists():
+            prepare("ptbdb", args.ptbdb, folder)
     results = []
     for mode in args.modes:
         for seed in args.seeds:
             cfg = config_from_dict({"mode": mode, "seed": seed, "pretrained": args.pretrained, "data_dir": str(folder),
-                                    "log_dir": str(ROOT / "log" / "transfer"), "run_name": f"{mode}-s{seed}"}, base=base)
+                                    "split_by": args.split_by, "log_dir": str(ROOT / "log" / "transfer"),
+                                    "run_name": f"{args.split_by}-{mode}-s{seed}"}, base=base)
             run_dir = make_run_dir(cfg, overwrite=True)
-            splits = load_splits(TASKS["ptbdb"], folder, cfg.val_fraction, cfg.test_fraction, seed)
+            splits = load_splits(TASKS["ptbdb"], folder, cfg.val_fraction, cfg.test_fraction, seed,
+                                 by_patients=args.split_by == "patients")
             t = time.perf_counter()
             summary = train(cfg, splits, run_dir)
             wall = time.perf_counter() - t
@@ -60,9 +74,12 @@ def main() -> None:
         times = [r["train_s"] for r in rs]
         row["train_s"] = f"{statistics.mean(times):.0f} ± {statistics.stdev(times) if len(times) > 1 else 0:.0f}"
         rows.append(row)
-    print(f"\nPTB test split ({results[0]['n_test']} beats), mean ± sd over seeds {args.seeds}; precision/recall/F1 of MI, in %\n")
+    n_test = sorted({r["n_test"] for r in results})
+    print(f"\nPTB test split by {args.split_by} ({n_test[0]}-{n_test[-1]} beats), mean ± sd over seeds {args.seeds}; "
+          "precision/recall/F1 of MI, in %\n")
     print(table(rows, ["mode", "accuracy", "precision", "recall", "f1", "roc_auc", "train_s"]))
-    print(f"\nwrote {save('transfer', {'pretrained': args.pretrained, 'seeds': args.seeds, 'runs': results, 'summary': rows})}")
+    name = "transfer" if args.split_by == "beats" else "transfer_patients"
+    print(f"\nwrote {save(name, {'pretrained': args.pretrained, 'seeds': args.seeds, 'split_by': args.split_by, 'runs': results, 'summary': rows})}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ from typing import Any
 
 from .constants import DEVICES, TASKS
 from .errors import EcgnetError
+from .model import MODELS
 
 MODES = ("scratch", "frozen", "finetune")
 IMBALANCE = ("none", "class_weights", "balanced_sampling")
+SPLIT_BY = ("beats", "patients")
 
 
 def _key(default: Any, help: str) -> Any:
@@ -26,6 +28,7 @@ class Config:
     """All keys of config/*.json. ``config/README.md`` is generated from these help texts."""
 
     task: str = _key("mitbih", "Dataset/task: 'mitbih' (5 classes N,S,V,F,Q) or 'ptbdb' (normal vs myocardial infarction).")
+    model: str = _key("kachuee", "Registered model: 'kachuee' (the paper's net) or 'kachuee_rr' (the same trunk with the beat's rhythm features in the head; needs data from 'ecgnet prepare mitdb', the Kaggle CSVs carry no rhythm).")
     data_dir: str = _key("data", "Folder with the Kaggle CSVs (.csv, .csv.gz or .csv.xz). If they are missing, a small bundled subset is used and a message says so.")
     log_dir: str = _key("log", "Parent folder of the run directories (TensorBoard events, config, checkpoints).")
     run_name: str = _key("", "Run directory name under log_dir; empty = '<task>-<mode>-<date>-<time>'.")
@@ -36,7 +39,8 @@ class Config:
     weight_decay: float = _key(0.0, "Adam weight decay (L2).")
     lr_decay: float = _key(0.75, "Learning-rate decay factor (paper: x0.75) ...")
     lr_decay_every: int = _key(10000, "... applied every this many iterations (paper: 10,000).")
-    val_fraction: float = _key(0.1, "Stratified share of the training file held out for validation (early stopping, best checkpoint).")
+    val_fraction: float = _key(0.1, "Share of the training file held out for validation (early stopping, best checkpoint).")
+    split_by: str = _key("beats", "How validation (and for ptbdb the test split) is held out: 'beats' (stratified by class) or 'patients' (whole patients, with the task's key classes, S and V or normal and MI, on both sides; for figures on unseen patients; needs the *_index.csv that 'ecgnet prepare' writes).")
     test_fraction: float = _key(0.2, "ptbdb only: stratified share held out as the test split (the Kaggle PTB files ship no split).")
     ema_decay: float = _key(0.999, "Validation, best.pt, test and prediction use an exponential moving average of the weights, updated every step with this decay (warmed up as min(decay, (1+n)/(10+n)) after n steps); 0 = use the raw training weights.")
     patience: int = _key(20, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early. Longer than the 16 epochs between learning-rate decays at batch 128, so each decay gets its chance.")
@@ -68,7 +72,8 @@ class Config:
                 setattr(self, f.name, value)
             if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
                 raise bad(f.name, f"must be of type {want.__name__}, got {value!r}")
-        choices = {"task": tuple(TASKS), "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE}
+        choices = {"task": tuple(TASKS), "model": tuple(MODELS), "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE,
+                   "split_by": SPLIT_BY}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise bad(key, f"is {getattr(self, key)!r}; choose one of {', '.join(allowed)}")

@@ -26,13 +26,14 @@ class Task:
     class_names: tuple[str, ...]
     train_stems: tuple[str, ...]      # files the training split is drawn from
     test_stems: tuple[str, ...] = ()  # a separate test file; empty = test split drawn from train_stems
+    holdout_classes: tuple[int, ...] = ()  # classes a patient-wise holdout must put on both sides
 
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
 
 
-MITBIH = Task("mitbih", ("N", "S", "V", "F", "Q"), ("mitbih_train",), ("mitbih_test",))
-PTBDB = Task("ptbdb", ("normal", "MI"), ("ptbdb_normal", "ptbdb_abnormal"))
+MITBIH = Task("mitbih", ("N", "S", "V", "F", "Q"), ("mitbih_train",), ("mitbih_test",), holdout_classes=(1, 2))
+PTBDB = Task("ptbdb", ("normal", "MI"), ("ptbdb_normal", "ptbdb_abnormal"), holdout_classes=(0, 1))
 TASKS = {t.name: t for t in (MITBIH, PTBDB)}
 ECTOPIC = ("S", "V", "F")  # MIT-BIH classes counted as ectopic beats in record summaries

@@ -1,4 +1,9 @@
-"""Datasets of one task: finding its files, the resident beat tensors, and the train/val/test splits."""
+"""Datasets of one task: finding its files, the resident beat tensors, and the train/val/test splits.
+
+Beside a beat CSV, ``ecgnet prepare`` writes ``<stem>_index.csv`` with the record and
+sample of every row and, for mitdb, the rhythm features of each beat; when present,
+the dataset carries both (the Kaggle CSVs have no such file).
+"""
 from __future__ import annotations
 
 import logging
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
@@ -13,6 +19,7 @@ from torch.utils.data import Dataset
 from .beatfiles import read_beats
 from .constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from .errors import EcgnetError
+from .rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_inputs
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +29,18 @@ BUNDLED_DIR = Path(__file__).parent / "bundled"
 class BeatDataset(Dataset):
     """Beats as one resident float32 tensor (n, 1, 187) with int64 labels (n,).
 
-    The trainer indexes batches straight from these tensors; ``__getitem__`` exists for
-    ordinary DataLoader code.
+    Optionally the model's rhythm inputs ``rhythm`` (n, 5, from ``rhythm.rhythm_inputs``)
+    and the record of each beat ``records`` (n,). The trainer indexes batches straight
+    from these tensors; ``__getitem__`` exists for ordinary DataLoader code.
     """
 
-    def __init__(self, beats: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_names: tuple[str, ...]) -> None:
+    def __init__(self, beats: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_names: tuple[str, ...],
+                 rhythm: np.ndarray | torch.Tensor | None = None, records: np.ndarray | None = None) -> None:
         self.x = torch.as_tensor(beats, dtype=torch.float32).reshape(-1, 1, BEAT_LENGTH)
         self.y = torch.as_tensor(labels, dtype=torch.int64)
         self.class_names = tuple(class_names)
+        self.rhythm = None if rhythm is None else torch.as_tensor(rhythm, dtype=torch.float32)
+        self.records = None if records is None else np.asarray(records)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -39,10 +50,18 @@ class BeatDataset(Dataset):
 
     def subset(self, indices: np.ndarray) -> "BeatDataset":
         idx = torch.as_tensor(indices, dtype=torch.int64)
-        return BeatDataset(self.x[idx], self.y[idx], self.class_names)
+        return BeatDataset(self.x[idx], self.y[idx], self.class_names, None if self.rhythm is None else self.rhythm[idx],
+                           None if self.records is None else self.records[np.asarray(indices)])
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y.numpy(), minlength=len(self.class_names))
+
+
+def concatenate(parts: list[BeatDataset]) -> BeatDataset:
+    """One dataset of ``parts`` in order; rhythm and records are kept only if every part has them."""
+    rhythm = torch.cat([p.rhythm for p in parts]) if all(p.rhythm is not None for p in parts) else None
+    records = np.concatenate([p.records for p in parts]) if all(p.records is not None for p in parts) else None
+    return BeatDataset(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]), parts[0].class_names, rhythm, records)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,17 +94,43 @@ def resolve_data_dir(data_dir: str | Path, task: Task) -> Path:
     return BUNDLED_DIR
 
 
+def read_index(path: Path, n_beats: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Records (n,) and rhythm features (n, 4) or None from a ``<stem>_index.csv`` side file."""
+    try:
+        index = pd.read_csv(path, dtype={"record": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise EcgnetError(f"{path}: unreadable index side file ({e.__class__.__name__}); prepare the data again or remove it") from None
+    if "record" not in index.columns:
+        raise EcgnetError(f"{path}: index side file has no 'record' column; prepare the data again or remove it")
+    if len(index) != n_beats:
+        raise EcgnetError(f"{path}: {len(index)} rows for {n_beats} beats; the side file does not belong to this beat file, prepare it again")
+    rhythm = None
+    if set(RHYTHM_FEATURES) <= set(index.columns):
+        values = index[list(RHYTHM_FEATURES)].apply(pd.to_numeric, errors="coerce").to_numpy()
+        rhythm = check_rhythm(values, n_beats, str(path))
+    return index["record"].astype(str).to_numpy(), rhythm
+
+
+def index_path(beat_file: Path) -> Path:
+    """``<stem>_index.csv`` beside a beat CSV of any suffix."""
+    name = beat_file.name
+    stem = next(name[: -len(s)] for s in BEAT_CSV_SUFFIXES if name.endswith(s))
+    return beat_file.with_name(f"{stem}_index.csv")
+
+
 def load_files(data_dir: Path, stems: tuple[str, ...], task: Task) -> BeatDataset:
-    """The beats of ``stems`` in ``data_dir``, concatenated in that order."""
-    beats, labels = [], []
+    """The beats of ``stems`` in ``data_dir``, concatenated in that order, with their side files' records and rhythm."""
+    parts = []
     for stem in stems:
         path = find_file(data_dir, stem)
         if path is None:
             raise EcgnetError(f"{data_dir}/{stem}.csv not found (also looked for .csv.gz, .csv.xz); pass the folder holding it with --data-dir")
-        b, y = read_beats(path, n_classes=task.n_classes)
-        beats.append(b)
-        labels.append(y)
-    return BeatDataset(np.concatenate(beats), np.concatenate(labels), task.class_names)
+        beats, labels = read_beats(path, n_classes=task.n_classes)
+        records = features = None
+        if index_path(path).exists():
+            records, features = read_index(index_path(path), len(labels))
+        parts.append(BeatDataset(beats, labels, task.class_names, None if features is None else rhythm_inputs(features), records))
+    return concatenate(parts)
 
 
 @dataclass
@@ -98,21 +143,60 @@ class Splits:
     test_indices: np.ndarray | None = None  # row indices into the concatenated files, for split-from-train tasks
 
 
-def load_splits(task: Task, data_dir: Path, val_fraction: float, test_fraction: float, seed: int, with_test: bool = False) -> Splits:
+def patients_of(records: np.ndarray) -> np.ndarray:
+    """The patient of each record name: 'patient001/s0010_re' -> 'patient001' (PTB); an MIT-BIH record is its own."""
+    return np.array([r.split("/", 1)[0] for r in np.asarray(records, dtype=str)])
+
+
+def group_split(groups: np.ndarray, labels: np.ndarray, fraction: float, seed: int,
+                required: tuple[int, ...], tries: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of row indices by whole groups (patients) -> (kept, held_out), each sorted.
+
+    About ``fraction`` of the groups are held out, chosen so that both sides hold beats of
+    every class in ``required``; no group is on both sides.
+    """
+    names = np.unique(groups)
+    k = max(1, int(round(fraction * len(names))))
+    if k >= len(names):
+        raise EcgnetError(f"a patient-wise split needs more than {len(names)} patient(s); lower the fraction or use split_by 'beats'")
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        held = np.isin(groups, rng.choice(names, size=k, replace=False))
+        if all((labels[held] == c).any() and (labels[~held] == c).any() for c in required):
+            return np.flatnonzero(~held), np.flatnonzero(held)
+    raise EcgnetError(f"no choice of {k} of {len(names)} patients puts classes {list(required)} on both sides; "
+                      "change the fraction or use split_by 'beats'")
+
+
+def holdout(task: Task, data: BeatDataset, rows: np.ndarray, fraction: float, seed: int, by_patients: bool,
+            source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held_out) subsets of ``rows``: stratified by class, or by whole patients."""
+    labels = data.y.numpy()[rows]
+    if not by_patients:
+        kept, held = stratified_split(labels, fraction, seed)
+        return rows[kept], rows[held]
+    if data.records is None:
+        raise EcgnetError(f"{source}: a patient-wise split needs the record of each beat (<stem>_index.csv, written by "
+                          "'ecgnet prepare'); use split_by 'beats' for the Kaggle CSVs")
+    kept, held = group_split(patients_of(data.records[rows]), labels, fraction, seed, task.holdout_classes)
+    return rows[kept], rows[held]
+
+
+def load_splits(task: Task, data_dir: Path, val_fraction: float, test_fraction: float, seed: int, with_test: bool = False,
+                by_patients: bool = False) -> Splits:
     """Train/val split of the training file(s); the test set only when asked.
 
-    For tasks without a test file (PTB), a stratified test split is held out first,
-    then validation is carved from the rest, both seeded.
+    For tasks without a test file (PTB), a test split is held out first, then validation
+    is carved from the rest, both seeded. With ``by_patients`` each holdout takes whole
+    patients (``group_split``), as figures on unseen patients need.
     """
     full = load_files(data_dir, task.train_stems, task)
-    test_idx = None
-    if task.test_stems:
-        pool = np.arange(len(full))
-    else:
-        pool, test_idx = stratified_split(full.y.numpy(), test_fraction, seed)
-    train_pos, val_pos = stratified_split(full.y.numpy()[pool], val_fraction, seed)
+    rows, test_idx = np.arange(len(full)), None
+    if not task.test_stems:
+        rows, test_idx = holdout(task, full, rows, test_fraction, seed, by_patients, data_dir)
+    train_rows, val_rows = holdout(task, full, rows, val_fraction, seed, by_patients, data_dir)
     test = load_test_set(task, data_dir, test_idx, full) if with_test else None
-    return Splits(full.subset(pool[train_pos]), full.subset(pool[val_pos]), test, data_dir, test_idx)
+    return Splits(full.subset(train_rows), full.subset(val_rows), test, data_dir, test_idx)
 
 
 def load_test_set(task: Task, data_dir: Path, test_indices: np.ndarray | None, full: BeatDataset | None = None,

@@ -20,31 +20,46 @@ from .model import ECGNet
 from .runtime import autocast, select_device
 
 
+def _chunks(x: torch.Tensor, rhythm: torch.Tensor | None, size: int):
+    """(beats, rhythm) chunks of ``size``; rhythm chunks are None when there is no rhythm."""
+    parts = rhythm.split(size) if rhythm is not None else [None] * len(x.split(size))
+    return zip(x.split(size), parts)
+
+
 @torch.inference_mode()
 def predict_logits(model: ECGNet, x: torch.Tensor, batch_size: int = 1024, device: torch.device | None = None,
-                   amp: bool = True, frozen: torch.jit.ScriptModule | None = None) -> torch.Tensor:
-    """Logits for beats x (n, 1, 187) in eval mode, computed in batches; returned as float32 on CPU.
+                   amp: bool = True, frozen: torch.jit.ScriptModule | None = None, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits for beats x (n, 1, 187) [and rhythm inputs (n, k)] in eval mode, in batches; float32 on CPU.
 
     With ``frozen`` (``fastpath.freeze_for_cpu``) CPU inputs of 64 beats or more run
     through the frozen graph in chunks of 256; fewer beats run eagerly (lower latency).
     """
     device = device or next(model.parameters()).device
     model.eval()
+    rhythm = rhythm if model.rhythm_dim else None
     if frozen is not None and device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS:
-        return torch.cat([frozen(chunk) for chunk in x.split(FROZEN_CHUNK)])
+        return torch.cat([frozen(*(t for t in chunk if t is not None)) for chunk in _chunks(x, rhythm, FROZEN_CHUNK)])
     if len(x) <= batch_size and device.type == "cpu":
-        return model(x)  # one batch: no copies, no autocast context (single-beat latency)
+        return model(x, rhythm)  # one batch: no copies, no autocast context (single-beat latency)
     out = []
-    for chunk in x.split(batch_size):
+    for xb, rb in _chunks(x, rhythm, batch_size):
         with autocast(device, amp):
-            out.append(model(chunk.to(device, non_blocking=True)).float())
+            out.append(model(xb.to(device, non_blocking=True), None if rb is None else rb.to(device)).float())
     return torch.cat(out).cpu() if out else torch.empty(0, model.n_classes)
+
+
+def check_inputs(model: ECGNet, data: BeatDataset, source: str) -> None:
+    """A rhythm model needs the rhythm features that only prepared mitdb data carries."""
+    if model.rhythm_dim and data.rhythm is None:
+        raise EcgnetError(f"{source}: this model takes rhythm features (model 'kachuee_rr'), but the beats carry none: "
+                          "the Kaggle CSVs hold single beats without rhythm. Build the data with 'ecgnet prepare mitdb' "
+                          "(its *_index.csv holds the rhythm), or use model 'kachuee'")
 
 
 def evaluate_model(model: ECGNet, data: BeatDataset, batch_size: int = 1024, device: torch.device | None = None,
                    amp: bool = True, loss_weight: torch.Tensor | None = None) -> dict:
     """Metrics of ``model`` on ``data`` plus the mean cross-entropy loss."""
-    logits = predict_logits(model, data.x, batch_size, device, amp)
+    logits = predict_logits(model, data.x, batch_size, device, amp, rhythm=data.rhythm)
     probs = logits.softmax(1).numpy()
     metrics = classification_metrics(data.y.numpy(), probs.argmax(1), data.class_names, probs)
     metrics["loss"] = float(F.cross_entropy(logits, data.y, weight=None if loss_weight is None else loss_weight.cpu()))
@@ -70,6 +85,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device:
     model = model_from_checkpoint(ckpt, str(checkpoint))
     dev = select_device(device)
     test_set, folder = checkpoint_test_set(ckpt, data_dir, str(checkpoint))
+    check_inputs(model, test_set, str(checkpoint))
     metrics = evaluate_model(model.to(dev), test_set, batch_size, dev)
     metrics.update(checkpoint=str(checkpoint), data_dir=str(folder), task=ckpt["task"], epoch=ckpt["epoch"])
     return metrics

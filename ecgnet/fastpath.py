@@ -103,11 +103,11 @@ class CPUForward(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
         net = self.net
         training = net.training and torch.is_grad_enabled()
         if x.device.type != "cpu" or (net.training and not training):
-            return net(x)
+            return net(x, rhythm)
         h = _conv(x.unsqueeze(2), net.stem, training)
         for block in net.blocks:
             y = _conv(F.relu(_conv(h, block.conv1, training)), block.conv2, training)
@@ -115,7 +115,7 @@ class CPUForward(nn.Module):
                 h = F.relu(F.max_pool2d(h + y, kernel_size=(1, 5), stride=(1, 2)))
             else:
                 h = F.max_pool2d(F.relu(h + y), kernel_size=(1, 5), stride=(1, 2))
-        return net.forward_head(h.flatten(1))  # flatten follows the logical (C, 1, L) order
+        return net.forward_head(net.join_rhythm(h.flatten(1), rhythm))  # flatten follows the logical (C, 1, L) order
 
 
 def freeze_for_cpu(model: ECGNet) -> torch.jit.ScriptModule:
@@ -128,5 +128,8 @@ def freeze_for_cpu(model: ECGNet) -> torch.jit.ScriptModule:
     model = model.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's maintenance-mode notices
-        traced = torch.jit.trace(CPUForward(model).eval(), torch.rand(FROZEN_CHUNK, 1, BEAT_LENGTH))
+        example = (torch.rand(FROZEN_CHUNK, 1, BEAT_LENGTH),)
+        if model.rhythm_dim:
+            example += (torch.rand(FROZEN_CHUNK, model.rhythm_dim),)
+        traced = torch.jit.trace(CPUForward(model).eval(), example)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))

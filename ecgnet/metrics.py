@@ -45,3 +45,34 @@ def format_report(metrics: dict) -> str:
     if "roc_auc" in metrics:
         lines[-1] += f"   ROC AUC {metrics['roc_auc']:.4f}"
     return "\n".join(lines)
+
+
+def aami_scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, ...], scored: tuple[str, ...] = ("N", "S", "V", "F"),
+                n_reference: np.ndarray | None = None, unmatched_pred: np.ndarray | None = None) -> dict:
+    """AAMI EC57-style scores: per class Se, +P and false-positive rate (in %), accuracy and macro-F1 over ``scored``.
+
+    Beats whose true class is not in ``scored`` (Q) are left out; predictions of any class
+    count. For detected beats, ``n_reference`` (per class) counts reference beats that were
+    never classified (missed by the detector) against Se and accuracy, and
+    ``unmatched_pred`` (classes given to detections matching no reference beat) adds false positives.
+    """
+    keep = np.isin(y_true, [class_names.index(c) for c in scored])
+    t, p = y_true[keep], y_pred[keep]
+    out = {"n": int(keep.sum()), "per_class": {}}
+    f1s = []
+    for name in scored:
+        k = class_names.index(name)
+        tp, fp = int(((t == k) & (p == k)).sum()), int(((t != k) & (p == k)).sum())
+        if unmatched_pred is not None:
+            fp += int((unmatched_pred == k).sum())
+        ref = int(n_reference[k]) if n_reference is not None else int((t == k).sum())
+        negatives = int((t != k).sum())
+        se = 100 * tp / ref if ref else float("nan")
+        ppv = 100 * tp / (tp + fp) if tp + fp else float("nan")
+        f1s.append(0.0 if not tp else 2 * se * ppv / (se + ppv) / 100)
+        out["per_class"][name] = {"se": se, "ppv": ppv, "fpr": 100 * fp / negatives if negatives else float("nan"), "tp": tp,
+                                  "fp": fp, "reference": ref}
+    total = int(n_reference[[class_names.index(c) for c in scored]].sum()) if n_reference is not None else len(t)
+    out["accuracy"] = 100 * float((t == p).sum()) / total if total else float("nan")
+    out["macro_f1"] = float(np.mean(f1s))
+    return out

@@ -9,6 +9,11 @@ With 5 classes the net has 55,013 parameters, as in the paper. The trunk/head sp
 follows timm (``forward_features`` / ``forward_head`` / ``reset_classifier``): transfer
 learning reuses the trunk of an MIT-BIH model under a new head. Faster CPU execution
 of the same arithmetic lives in ``ecgnet.fastpath``.
+
+The registry (``MODELS``, ``create_model``) holds the paper's net, ``kachuee``, and
+``kachuee_rr``: the same trunk with the beat's rhythm features (``ecgnet.rhythm``)
+joined to its 64 learned features in front of the head, for patients never seen in
+training.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import BEAT_LENGTH
+from .rhythm import RHYTHM_INPUTS
 
 
 class ResidualBlock(nn.Module):
@@ -40,14 +46,19 @@ def trunk_length(length: int = BEAT_LENGTH, n_blocks: int = 5) -> int:
 
 
 class ECGNet(nn.Module):
-    """Kachuee et al. residual CNN: trunk (conv + 5 residual blocks) and a 3-layer FC head."""
+    """Kachuee et al. residual CNN: trunk (conv + 5 residual blocks) and a 3-layer FC head.
 
-    def __init__(self, n_classes: int = 5, channels: int = 32, n_blocks: int = 5, hidden: int = 32) -> None:
+    With ``rhythm_dim`` > 0 the head also takes that many rhythm inputs per beat, joined
+    to the trunk's features (``forward(x, rhythm)``).
+    """
+
+    def __init__(self, n_classes: int = 5, channels: int = 32, n_blocks: int = 5, hidden: int = 32, rhythm_dim: int = 0) -> None:
         super().__init__()
         self.n_classes, self.channels, self.n_blocks, self.hidden = n_classes, channels, n_blocks, hidden
+        self.rhythm_dim = rhythm_dim
         self.stem = nn.Conv1d(1, channels, kernel_size=5, padding=2)
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
-        self.num_features = channels * trunk_length(BEAT_LENGTH, n_blocks)
+        self.num_features = channels * trunk_length(BEAT_LENGTH, n_blocks) + rhythm_dim
         self.head = self._make_head(n_classes)
 
     def _make_head(self, n_classes: int) -> nn.Sequential:
@@ -59,20 +70,29 @@ class ECGNet(nn.Module):
     @property
     def model_args(self) -> dict:
         """Constructor arguments, stored in checkpoints so a model can be rebuilt without a config."""
-        return {"n_classes": self.n_classes, "channels": self.channels, "n_blocks": self.n_blocks, "hidden": self.hidden}
+        return {"n_classes": self.n_classes, "channels": self.channels, "n_blocks": self.n_blocks, "hidden": self.hidden,
+                "rhythm_dim": self.rhythm_dim}
 
     def trunk_parameters(self) -> list[nn.Parameter]:
         return [p for m in (self.stem, self.blocks) for p in m.parameters()]
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, 1, 187) beats -> (batch, 64) learned representation."""
-        return self.blocks(self.stem(x)).flatten(1)
+    def forward_features(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, 1, 187) beats [and (batch, rhythm_dim) rhythm inputs] -> (batch, num_features)."""
+        return self.join_rhythm(self.blocks(self.stem(x)).flatten(1), rhythm)
+
+    def join_rhythm(self, features: torch.Tensor, rhythm: torch.Tensor | None) -> torch.Tensor:
+        """The trunk's 64 features, followed by the rhythm inputs when the model takes them."""
+        if not self.rhythm_dim:
+            return features
+        if rhythm is None:
+            raise ValueError("this model takes rhythm inputs: call it as model(beats, rhythm)")
+        return torch.cat([features, rhythm], dim=1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x, rhythm))
 
     def reset_classifier(self, n_classes: int) -> None:
         """Replace the whole FC head with a freshly initialised one for ``n_classes``.
@@ -82,6 +102,19 @@ class ECGNet(nn.Module):
         """
         self.n_classes = n_classes
         self.head = self._make_head(n_classes).to(self.stem.weight.device)
+
+
+MODELS = {
+    "kachuee": {},                                      # the paper's net (Fig. 2)
+    "kachuee_rr": {"rhythm_dim": len(RHYTHM_INPUTS)},  # the same trunk + rhythm features in the head
+}
+
+
+def create_model(name: str, n_classes: int, **kwargs) -> ECGNet:
+    """A registered model by name (``MODELS``) for ``n_classes`` classes."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+    return ECGNet(n_classes=n_classes, **(MODELS[name] | kwargs))
 
 
 def freeze_trunk(model: ECGNet) -> None:

@@ -21,6 +21,7 @@ from .constants import SAMPLE_RATE
 from .data import stratified_split
 from .errors import EcgnetError
 from .preprocess import detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
+from .rhythm import RHYTHM_FEATURES, rhythm_features
 from .records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
 
 
 def beats_from_record(base: Path, positions: str = "annotations") -> dict:
-    """Segment one mitdb record. Returns beats (n, 187), labels (or -1), and source samples at the record's rate."""
+    """Segment one mitdb record: beats (n, 187), labels (or -1), source samples at the record's rate, and
+    rhythm features (n, 4) computed from every beat position of the record."""
     rec = read_wfdb(base, channel=0)  # the first channel, as the published data: MLII, but V5 for 102, 104 and 114
     signal = resample(rec.signal, rec.fs)
     labels = None
@@ -42,17 +44,22 @@ def beats_from_record(base: Path, positions: str = "annotations") -> dict:
     order = np.argsort(r, kind="stable")
     cut = segment_beats(signal, r[order])
     idx = order[cut.index]
+    rhythm = rhythm_features(np.asarray(samples)[order], rec.fs)[cut.index]
     return {"beats": cut.beats, "labels": labels[idx] if labels is not None else np.full(len(idx), -1),
-            "samples": np.asarray(samples)[idx], "record": rec.name, "recording": rec}
+            "samples": np.asarray(samples)[idx], "rhythm": rhythm, "record": rec.name, "recording": rec}
 
 
-def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, records: list[str], samples: np.ndarray) -> None:
+def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, records: list[str], samples: np.ndarray,
+                  rhythm: np.ndarray | None = None) -> None:
+    """``stem``.csv in the Kaggle layout and ``stem``_index.csv: row, record, sample, label [, rhythm features]."""
     out.mkdir(parents=True, exist_ok=True)
     write_beats_csv(out / f"{stem}.csv", beats, labels, fmt="%.18e")
+    columns = ["row", "record", "sample", "label"] + (list(RHYTHM_FEATURES) if rhythm is not None else [])
     with open(out / f"{stem}_index.csv", "w") as f:
-        f.write("row,record,sample,label\n")
+        f.write(",".join(columns) + "\n")
         for i, (rec, s, y) in enumerate(zip(records, samples, labels)):
-            f.write(f"{i + 1},{rec},{s},{y}\n")
+            extra = "".join(f",{v:.6f}" for v in rhythm[i]) if rhythm is not None else ""
+            f.write(f"{i + 1},{rec},{s},{y}{extra}\n")
     log.info("wrote %s.csv: %d beats, classes %s", out / stem, len(labels), np.bincount(labels).tolist())
 
 
@@ -87,23 +94,26 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str) -
             attach_nearest_labels(r, src)
 
     def stack(recs):
+        """Beats, labels, records, samples and rhythm of ``recs``, labelled beats only."""
         parts = [results[n] for n in recs if n in results]
-        return (np.concatenate([p["beats"] for p in parts]), np.concatenate([p["labels"] for p in parts]),
-                [p["record"] for p in parts for _ in range(len(p["labels"]))], np.concatenate([p["samples"] for p in parts]))
+        labels = np.concatenate([p["labels"] for p in parts])
+        keep = labels >= 0
+        records = np.array([p["record"] for p in parts for _ in range(len(p["labels"]))])
+        return tuple(a[keep] for a in (np.concatenate([p["beats"] for p in parts]), labels, records,
+                                       np.concatenate([p["samples"] for p in parts]), np.concatenate([p["rhythm"] for p in parts])))
 
     if split == "random":
-        beats, labels, recs, samples = stack(names)
-        keep = labels >= 0
-        beats, labels, samples = beats[keep], labels[keep], samples[keep]
-        recs = [r for r, k in zip(recs, keep) if k]
+        beats, labels, recs, samples, rhythm = stack(names)
         train, test = stratified_split(labels, 0.2, seed)
         for stem, idx in (("mitbih_train", train), ("mitbih_test", test)):
-            write_dataset(out, stem, beats[idx], labels[idx], [recs[i] for i in idx], samples[idx])
+            write_dataset(out, stem, beats[idx], labels[idx], recs[idx].tolist(), samples[idx], rhythm[idx])
     else:
         for stem, group in (("mitbih_train", DS1), ("mitbih_test", DS2)):
-            beats, labels, recs, samples = stack(group)
-            keep = labels >= 0
-            write_dataset(out, stem, beats[keep], labels[keep], [r for r, k in zip(recs, keep) if k], samples[keep])
+            if not any(n in results for n in group):
+                log.warning("no record of %s found in %s; %s.csv not written", "DS1" if group is DS1 else "DS2", src, stem)
+                continue
+            beats, labels, recs, samples, rhythm = stack(group)
+            write_dataset(out, stem, beats, labels, recs.tolist(), samples, rhythm)
 
 
 def attach_nearest_labels(result: dict, src: Path, tolerance_s: float = 0.15) -> None:

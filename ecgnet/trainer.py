@@ -27,9 +27,9 @@ from .config import Config
 from .constants import TASKS
 from .data import Splits, load_splits, resolve_data_dir
 from .errors import TrainingInterrupted
-from .evaluation import evaluate_model
+from .evaluation import check_inputs, evaluate_model
 from .fastpath import CPUForward
-from .model import ECGNet, count_parameters, freeze_trunk
+from .model import ECGNet, count_parameters, create_model, freeze_trunk
 from .reporting import TensorBoardLogger, make_run_dir
 from .runtime import autocast, select_device
 
@@ -49,7 +49,7 @@ class TrainState:
 
 def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[ECGNet, dict | None]:
     """A fresh model for ``cfg``; for transfer modes, with the pretrained MIT-BIH trunk loaded (and frozen)."""
-    model = ECGNet(n_classes=n_classes)
+    model = create_model(cfg.model, n_classes)
     source = None
     if cfg.mode != "scratch":
         pretrained = load_checkpoint(cfg.pretrained)
@@ -142,21 +142,22 @@ class TrainingRun:
         cfg, task = self.cfg, TASKS[self.cfg.task]
         return {
             "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
-            "task": cfg.task, "class_names": list(task.class_names), "model_args": self.model.model_args,
+            "task": cfg.task, "class_names": list(task.class_names), "model_name": cfg.model, "model_args": self.model.model_args,
             "model": weights(self.evaluated), "train_model": None if self.ema is None else weights(self.model),
             "config": cfg.to_dict(), "epoch": self.state.epoch, "step": self.state.step,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(), "train_state": vars(self.state).copy(), "history": self.history,
             "val_metrics": val_metrics, "pretrained": self.pretrained,
-            "split": {"data_dir": str(splits.data_dir), "seed": cfg.seed, "val_fraction": cfg.val_fraction,
+            "split": {"data_dir": str(splits.data_dir), "seed": cfg.seed, "val_fraction": cfg.val_fraction, "split_by": cfg.split_by,
+                      "val_records": None if splits.val.records is None else sorted(set(splits.val.records.tolist())),
                       "test_fraction": cfg.test_fraction, "n_train": len(splits.train), "n_val": len(splits.val),
                       "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
         }
 
 
 def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_weight: torch.Tensor | None = None,
-                    desc: str = "train") -> dict:
-    """One pass over the resident training tensors x (n, 1, 187), y (n,) on the model's device.
+                    desc: str = "train", rhythm: torch.Tensor | None = None) -> dict:
+    """One pass over the resident training tensors x (n, 1, 187), y (n,) [rhythm (n, k)] on the model's device.
 
     Batches are gathered by index from x (no per-sample collation); beats outside the
     majority class are augmented when ``cfg.augment``; the weight average is updated
@@ -177,7 +178,7 @@ def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_wei
         if cfg.augment:
             xb = augment_minority(xb, yb, majority, run.generator)
         with autocast(device, cfg.amp):
-            logits = forward(xb)
+            logits = forward(xb, None if rhythm is None else rhythm[idx])
         loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -233,11 +234,11 @@ def sigterm_as_interrupt():
 
 
 def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None = None, resume: dict | None = None,
-          on_epoch_end: Callable[[ECGNet, dict, ECGNet], None] | None = None) -> dict:
+          on_epoch_end: Callable[[ECGNet, dict, ECGNet], None] | None = None, overwrite: bool = False) -> dict:
     """Train ``cfg`` and return a summary (best epoch and score, epochs, seconds, history, run_dir).
 
     ``splits`` default to the task's files in ``cfg.data_dir``; ``run_dir`` to a fresh
-    log_dir/run_name. Writes TensorBoard events, last.pt every epoch and best.pt on each
+    log_dir/run_name, made once the inputs are checked (``overwrite`` to reuse one). Writes TensorBoard events, last.pt every epoch and best.pt on each
     better validation macro-F1; selection and early stopping use validation only, on the
     evaluated weights. ``resume`` is a last.pt checkpoint to continue from.
     ``on_epoch_end(evaluated_model, record, raw_model)`` observes (benchmarks); it must not steer.
@@ -245,11 +246,14 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     """
     task = TASKS[cfg.task]
     if splits is None:
-        splits = load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    run_dir = Path(run_dir) if run_dir is not None else make_run_dir(cfg)
+        splits = load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed,
+                             by_patients=cfg.split_by == "patients")
     device = select_device(cfg.device)
     run = TrainingRun.create(cfg, device, resume)
+    check_inputs(run.model, splits.train, str(splits.data_dir))
+    run_dir = Path(run_dir) if run_dir is not None else make_run_dir(cfg, overwrite)
     train_x, train_y = splits.train.x.to(device), splits.train.y.to(device)
+    train_rhythm = splits.train.rhythm.to(device) if run.model.rhythm_dim else None
     loss_weight = class_weights(splits, cfg, device)
     log.info("%s (%s): %d train / %d val beats from %s, %s trainable parameters, device %s, %d threads -> %s",
              cfg.task, cfg.mode, len(splits.train), len(splits.val), splits.data_dir,
@@ -261,7 +265,7 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
         with sigterm_as_interrupt():
             while state.epoch < cfg.epochs and not (cfg.patience and state.epochs_without_improvement >= cfg.patience):
                 start = time.perf_counter()
-                stats = train_one_epoch(run, train_x, train_y, loss_weight, desc=f"epoch {state.epoch + 1}/{cfg.epochs}")
+                stats = train_one_epoch(run, train_x, train_y, loss_weight, f"epoch {state.epoch + 1}/{cfg.epochs}", train_rhythm)
                 seconds = time.perf_counter() - start
                 state.step, state.epoch, state.train_seconds = state.step + stats["steps"], state.epoch + 1, state.train_seconds + seconds
                 val, record = validate(run, splits, stats, seconds, loss_weight)

@@ -27,7 +27,7 @@ def train_small(run_dir: Path, **overrides) -> dict:
     cfg = Config(**(FAST | {"data_dir": str(BUNDLED_DIR), "log_dir": str(run_dir.parent), "run_name": run_dir.name} | overrides)).validate()
     configure_process(cfg.num_threads, cfg.device)  # what the CLI does: one thread, deterministic kernels
     task = TASKS[cfg.task]
-    splits = load_splits(task, BUNDLED_DIR, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    splits = load_splits(task, Path(cfg.data_dir), cfg.val_fraction, cfg.test_fraction, cfg.seed, by_patients=cfg.split_by == "patients")
     run_dir.mkdir(parents=True, exist_ok=True)
     return train(cfg, splits, run_dir)
 

@@ -15,7 +15,7 @@ from helpers import ENV, ROOT, SAMPLES
 LAYERS = [
     {"errors", "constants"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess"},
+     "records", "preprocess", "rhythm"},
     {"trainer", "evaluation", "reporting", "inference", "prepare"},
     {"cli", "__main__"},
 ]

@@ -54,7 +54,9 @@ def test_segmentation_by_the_recipe():
 def prepare_fixture_mitdb(tmp_path, *args):
     """Run prepare mitdb on a copy of the 208 excerpt -> (train labels, test labels, reference labels)."""
     src = tmp_path / "mitdb"
-    shutil.copytree(FIXTURES / "mitdb", src)
+    src.mkdir()
+    for f in (FIXTURES / "mitdb").glob("208.*"):
+        shutil.copy(f, src)
     assert ecgnet("prepare", "mitdb", "--src", src, "--out", tmp_path / "out", *args) == 0
     _, y_tr = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
     _, y_te = read_beats(tmp_path / "out" / "mitbih_test.csv", 5)
@@ -65,7 +67,8 @@ def test_prepare_mitdb_writes_valid_kaggle_csvs(tmp_path):
     y_tr, y_te, labels = prepare_fixture_mitdb(tmp_path, "--split", "random")
     assert len(y_tr) + len(y_te) >= 0.9 * len(labels) and abs(len(y_te) - 0.2 * (len(y_tr) + len(y_te))) <= 1
     index = (tmp_path / "out" / "mitbih_train_index.csv").read_text().splitlines()
-    assert index[0] == "row,record,sample,label" and len(index) == len(y_tr) + 1 and index[1].split(",")[1] == "208"
+    assert index[0] == "row,record,sample,label,pre_rr,post_rr,local_rr,record_rr" and len(index) == len(y_tr) + 1
+    assert index[1].split(",")[1] == "208"
 
 
 def test_prepare_ptbdb_sorts_records_by_diagnosis(tmp_path):
@@ -83,7 +86,8 @@ def test_predict_record_end_to_end(quick_run, tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert 55 <= summary["mean_heart_rate_bpm"] <= 130 and summary["lead"] == "MLII"
     rows = (tmp_path / "beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,name,probability" and len(rows) - 1 == summary["classified"] >= 90
+    assert rows[0] == "time_s,sample,class,name,probability,pre_rr,post_rr,local_rr,record_rr"
+    assert len(rows) - 1 == summary["classified"] >= 90
     assert (tmp_path / "strip.png").stat().st_size > 20_000
 
 

@@ -1,5 +1,7 @@
-"""Rebuild tests/fixtures/: one minute of mitdb record 208 with its annotations, and 20 s
-excerpts of one healthy-control and one myocardial-infarction PTB record (lead II).
+"""Rebuild tests/fixtures/: one-minute excerpts of four DS1 mitdb records with their annotations
+(208 from the start: N, V, F; 209 from 560 s: 119 S beats; 201 from 1,450 s: S and V; 223 from
+580 s: 94 V beats), and 20 s excerpts of one healthy-control and one myocardial-infarction PTB
+record (lead II).
 
     python tools/make_fixtures.py --mitdb ../shared/data/mitdb --ptbdb ../shared/data/ptbdb
 """
@@ -15,16 +17,20 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures"
 
 
-def excerpt(src: Path, dest: Path, seconds: float, annotate: bool) -> None:
+MITDB_EXCERPTS = {"208": 0, "209": 560, "201": 1450, "223": 580}  # record -> start (s) of its minute
+
+
+def excerpt(src: Path, dest: Path, seconds: float, annotate: bool, start_s: float = 0) -> None:
     rec = wfdb.rdrecord(str(src))
-    n = int(seconds * rec.fs)
+    a, n = int(start_s * rec.fs), int(seconds * rec.fs)
+    digital = rec.d_signal if rec.d_signal is not None else rec.adc()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp(dest.name, fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=rec.d_signal[:n] if rec.d_signal is not None
-                else rec.adc()[:n], fmt=rec.fmt, adc_gain=rec.adc_gain, baseline=rec.baseline, comments=rec.comments,
-                write_dir=str(dest.parent))
+    wfdb.wrsamp(dest.name, fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=digital[a:a + n], fmt=rec.fmt,
+                adc_gain=rec.adc_gain, baseline=rec.baseline, comments=rec.comments, write_dir=str(dest.parent))
     if annotate:
-        ann = wfdb.rdann(str(src), "atr", sampto=n - 1)
-        wfdb.wrann(dest.name, "atr", np.asarray(ann.sample), symbol=ann.symbol, aux_note=ann.aux_note, fs=rec.fs, write_dir=str(dest.parent))
+        ann = wfdb.rdann(str(src), "atr", sampfrom=a, sampto=a + n - 1)
+        wfdb.wrann(dest.name, "atr", np.asarray(ann.sample) - a, symbol=ann.symbol, aux_note=ann.aux_note, fs=rec.fs,
+                   write_dir=str(dest.parent))
 
 
 def main() -> None:
@@ -32,7 +38,8 @@ def main() -> None:
     p.add_argument("--mitdb", required=True)
     p.add_argument("--ptbdb", required=True)
     args = p.parse_args()
-    excerpt(Path(args.mitdb) / "208", OUT / "mitdb" / "208", 60, annotate=True)
+    for name, start_s in MITDB_EXCERPTS.items():
+        excerpt(Path(args.mitdb) / name, OUT / "mitdb" / name, 60, annotate=True, start_s=start_s)
     for reason in ("Healthy control", "Myocardial infarction"):
         header = next(h for h in sorted(Path(args.ptbdb).glob("patient*/*.hea")) if f"Reason for admission: {reason}" in h.read_text())
         excerpt(header.with_suffix(""), OUT / "ptbdb" / header.parent.name / header.stem, 20, annotate=False)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import load_splits, resolve_data_dir
     from ..evaluation import evaluate
     from ..metrics import format_report
-    from ..reporting import make_run_dir, write_test_report
+    from ..reporting import write_test_report
     from ..runtime import configure_process
     from ..trainer import train
 
@@ -65,18 +65,21 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, resume)
     if args.summary:
         from torchsummary import summary
-        from ..model import ECGNet
-        summary(ECGNet(n_classes=TASKS[cfg.task].n_classes), (1, 187), device="cpu")
+        from ..model import create_model
+        model = create_model(cfg.model, TASKS[cfg.task].n_classes)
+        if model.rhythm_dim:
+            summary(model, [(1, 187), (model.rhythm_dim,)], device="cpu")
+        else:
+            summary(model, (1, 187), device="cpu")
         return 0
     configure_process(cfg.num_threads, cfg.device)
     task = TASKS[cfg.task]
     data_dir = resolve_data_dir(cfg.data_dir, task)
-    splits = load_splits(task, data_dir, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    run_dir = Path(args.resume) if resume is not None else make_run_dir(cfg, args.overwrite)
+    splits = load_splits(task, data_dir, cfg.val_fraction, cfg.test_fraction, cfg.seed, by_patients=cfg.split_by == "patients")
     try:
-        train(cfg, splits, run_dir, resume)
+        run_dir = train(cfg, splits, args.resume, resume, overwrite=args.overwrite)["run_dir"]
     except TrainingInterrupted as e:
-        e.resume_command = f"{args.prog} --resume {run_dir}"
+        e.resume_command = f"{args.prog} --resume {e.run_dir}"
         raise
     if not args.no_test:
         metrics = evaluate(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)

@@ -5,7 +5,8 @@ labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle
 --split interpatient = de Chazal DS1 (train) / DS2 (test), paced records excluded.
 ptbdb: lead II by name, R peaks by the paper's rule, 'Reason for admission' decides the
 file (Healthy control -> ptbdb_normal, Myocardial infarction -> ptbdb_abnormal).
-Each CSV gets a side file NAME_index.csv with the record and sample of every row.
+Each CSV gets a side file NAME_index.csv with the record, sample and label of every row and,
+for mitdb, its rhythm features (pre_rr, post_rr, local_rr, record_rr in s; ecgnet.rhythm).
 """
 from __future__ import annotations
 

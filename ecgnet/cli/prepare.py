@@ -1,16 +1,10 @@
-"""Build Kaggle-layout beat CSVs from PhysioNet records with the paper's recipe.
+"""Usage:
 
     ecgnet prepare mitdb --src ../shared/data/mitdb --out data/ --split random
     ecgnet prepare mitdb --src ../shared/data/mitdb --out data/ds --split interpatient
     ecgnet prepare ptbdb --src ../shared/data/ptbdb --out data/
     ecgnet prepare mitdb --download --src data/raw/mitdb --out data/   # fetch with wfdb first (internet)
 
-mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper), AAMI
-labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle set),
---split interpatient = de Chazal DS1 (train) / DS2 (test), paced records excluded.
-ptbdb: lead II by name, R peaks by the paper's rule, 'Reason for admission' decides the
-file (Healthy control -> ptbdb_normal, Myocardial infarction -> ptbdb_abnormal).
-Each CSV gets a side file NAME_index.csv with the record and sample of every row.
 """
 from __future__ import annotations
 
@@ -18,6 +12,9 @@ import argparse
 
 from ..constants import DETECTORS
 from ..prepare import DATABASES, SPLITS
+from ..prepare import __doc__ as RECIPE
+
+__doc__ += RECIPE  # what each database's recipe does: the library module's own account
 
 HELP = "build beat CSVs from PhysioNet records (mitdb, ptbdb)"
 

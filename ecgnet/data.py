@@ -6,8 +6,9 @@ the dataset carries both (the Kaggle CSVs have no such file).
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,30 @@ from .rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_inputs
 log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
+PAPER_RECIPE = {"before_r_s": 0.0}  # beats start at their R peak, as in the paper and the Kaggle CSVs
+
+
+def recipe_path(data_dir: Path, task: Task) -> Path:
+    return Path(data_dir) / f"{task.name}_recipe.json"
+
+
+def read_recipe(data_dir: Path, task: Task) -> dict:
+    """How ``task``'s beats in ``data_dir`` were cut (``<task>_recipe.json`` from ``ecgnet prepare``; else the paper's)."""
+    path = recipe_path(data_dir, task)
+    if not path.exists():
+        return dict(PAPER_RECIPE)
+    try:
+        recipe = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EcgnetError(f"{path}: unreadable recipe file ({e.__class__.__name__}); prepare the data again or remove it") from None
+    before = recipe.get("before_r_s", 0.0) if isinstance(recipe, dict) else None
+    if not isinstance(before, (int, float)) or isinstance(before, bool) or not 0 <= before <= 1:
+        raise EcgnetError(f"{path}: 'before_r_s' must be a number of seconds in [0, 1]; prepare the data again")
+    return recipe | {"before_r_s": float(before)}
+
+
+def write_recipe(out: Path, task: Task, recipe: dict) -> None:
+    recipe_path(out, task).write_text(json.dumps(PAPER_RECIPE | recipe, indent=2) + "\n")
 
 
 class BeatDataset(Dataset):
@@ -141,6 +166,7 @@ class Splits:
     test: BeatDataset | None
     data_dir: Path
     test_indices: np.ndarray | None = None  # row indices into the concatenated files, for split-from-train tasks
+    recipe: dict = field(default_factory=lambda: dict(PAPER_RECIPE))  # how the beats were cut
 
 
 def patients_of(records: np.ndarray) -> np.ndarray:
@@ -196,7 +222,7 @@ def load_splits(task: Task, data_dir: Path, val_fraction: float, test_fraction: 
         rows, test_idx = holdout(task, full, rows, test_fraction, seed, by_patients, data_dir)
     train_rows, val_rows = holdout(task, full, rows, val_fraction, seed, by_patients, data_dir)
     test = load_test_set(task, data_dir, test_idx, full) if with_test else None
-    return Splits(full.subset(train_rows), full.subset(val_rows), test, data_dir, test_idx)
+    return Splits(full.subset(train_rows), full.subset(val_rows), test, data_dir, test_idx, read_recipe(data_dir, task))
 
 
 def load_test_set(task: Task, data_dir: Path, test_indices: np.ndarray | None, full: BeatDataset | None = None,

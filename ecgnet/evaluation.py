@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .constants import TASKS
-from .data import BeatDataset, load_test_set, resolve_data_dir
+from .data import PAPER_RECIPE, BeatDataset, load_test_set, read_recipe, resolve_data_dir
 from .errors import EcgnetError
 from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
 from .metrics import classification_metrics
@@ -73,6 +73,10 @@ def checkpoint_test_set(ckpt: dict, data_dir: str | Path | None, source: str) ->
         raise EcgnetError(f"{source}: unknown task {ckpt.get('task')!r}")
     split = ckpt["split"]
     folder = resolve_data_dir(data_dir or split["data_dir"], task)
+    trained, found = ckpt.get("recipe", PAPER_RECIPE)["before_r_s"], read_recipe(folder, task)["before_r_s"]
+    if trained != found:
+        raise EcgnetError(f"{source} was trained on beats starting {trained} s before R, but the beats in {folder} start "
+                          f"{found} s before R; test it on data prepared the same way")
     indices = split.get("test_indices")
     expected = None if indices is None else split["n_train"] + split["n_val"] + len(indices)
     return load_test_set(task, folder, None if indices is None else np.asarray(indices),

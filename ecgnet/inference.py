@@ -32,6 +32,7 @@ class Predictor:
         self.class_names: list[str] = list(checkpoint["class_names"])
         self.task: str = checkpoint["task"]
         self.model_name: str = checkpoint.get("model_name", "kachuee")
+        self.before_r_s: float = checkpoint.get("recipe", {}).get("before_r_s", 0.0)  # how its beats were cut
         self.source = source
         self.batch_size = batch_size
         self.fast = fast
@@ -75,7 +76,7 @@ def label_record(predictor: Predictor, recording: Recording, detector: str = DEF
     cut by the recipe and are left out (counted in the summary as not_cut).
     """
     signal = check_signal(recording.signal, recording.fs, recording.name)
-    cut, samples = cut_detected_beats(signal, recording.fs, detector)
+    cut, samples = cut_detected_beats(signal, recording.fs, detector, predictor.before_r_s)
     if len(samples) == 0:
         raise EcgnetError(f"{recording.name}: no beats found in lead {recording.lead} ({len(signal) / recording.fs:.0f} s); "
                           "is this an ECG? try another --lead or --detector")

@@ -18,8 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .beatfiles import write_beats_csv
-from .constants import SAMPLE_RATE
-from .data import stratified_split
+from .constants import MITBIH, PTBDB, SAMPLE_RATE
+from .data import stratified_split, write_recipe
 from .errors import EcgnetError
 from .preprocess import detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
 from .rhythm import RHYTHM_FEATURES, rhythm_features
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
 
 
-def beats_from_record(base: Path, positions: str = "annotations") -> dict:
+def beats_from_record(base: Path, positions: str = "annotations", before_r_s: float = 0.0) -> dict:
     """Segment one mitdb record: beats (n, 187), labels (or -1), source samples at the record's rate, and
     rhythm features (n, 4) computed from every beat position of the record."""
     rec = read_wfdb(base, channel=0)  # the first channel, as the published data: MLII, but V5 for 102, 104 and 114
@@ -43,7 +43,7 @@ def beats_from_record(base: Path, positions: str = "annotations") -> dict:
         samples = detect_r_peaks(rec.signal, rec.fs, positions)
         r = rescale_positions(samples, rec.fs)
     order = np.argsort(r, kind="stable")
-    cut = segment_beats(signal, r[order])
+    cut = segment_beats(signal, r[order], before_r=int(round(before_r_s * SAMPLE_RATE)))
     idx = order[cut.index]
     rhythm = rhythm_features(np.asarray(samples)[order], rec.fs)[cut.index]
     return {"beats": cut.beats, "labels": labels[idx] if labels is not None else np.full(len(idx), -1),
@@ -80,7 +80,7 @@ def collect(items: list[tuple[str, Path]], fn) -> list[dict]:
     return results
 
 
-def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str) -> None:
+def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float = 0.0) -> None:
     names = MITDB_RECORDS if split == "random" else DS1 + DS2
     available = [(n, src / n) for n in names if (src / f"{n}.hea").exists()]
     missing = sorted(set(names) - {n for n, _ in available})
@@ -88,7 +88,7 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str) -
         log.warning("missing records (not in %s): %s", src, ", ".join(missing))
     if not available:
         raise EcgnetError(f"{src}: no mitdb records (NNN.hea) found; pass --src DIR or --download")
-    results = {r["record"]: r for r in collect(available, lambda b: beats_from_record(b, positions))}
+    results = {r["record"]: r for r in collect(available, lambda b: beats_from_record(b, positions, before_r_s))}
     if positions != "annotations":
         log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched within 150 ms")
         for r in results.values():
@@ -166,12 +166,22 @@ SPLITS = ("random", "interpatient")
 
 
 def prepare(database: str, src: str | Path, out: str | Path = "data", split: str = "random", seed: int = 0,
-            positions: str = "annotations") -> None:
-    """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``."""
+            positions: str = "annotations", before_r_s: float = 0.0) -> None:
+    """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``.
+
+    ``before_r_s`` > 0 (mitdb) widens each beat to start that many seconds before its R
+    peak (not the paper's cut); ``<task>_recipe.json`` records how the beats were cut.
+    """
     src, out = Path(src), Path(out)
+    if not 0 <= before_r_s <= 1:
+        raise EcgnetError(f"--before-r {before_r_s}: give seconds in [0, 1] (e.g. 0.25 to include the P wave)")
     if database == "mitdb":
-        prepare_mitdb(src, out, split, seed, positions)
+        prepare_mitdb(src, out, split, seed, positions, before_r_s)
+        write_recipe(out, MITBIH, {"database": database, "split": split, "seed": seed, "positions": positions, "before_r_s": before_r_s})
     elif database == "ptbdb":
+        if before_r_s:
+            raise EcgnetError("--before-r is for mitdb; ptbdb keeps the paper's cut, as the published PTB data")
         prepare_ptbdb(src, out)
+        write_recipe(out, PTBDB, {"database": database})
     else:
         raise EcgnetError(f"unknown database {database!r}; choose one of {', '.join(DATABASES)}")

@@ -9,6 +9,9 @@
 4. T = median R-R interval of the window's beats (windows with < 2 beats are skipped);
 5. each beat = [R, R + round(1.2 T)) capped at 187 samples, scaled to [0, 1] on its
    own (as every row of the published dataset is) and zero-padded to 187.
+
+A wider window (``before_r`` > 0, not the paper's) starts that many samples before R,
+so that the beat shows its P wave and QRS onset: [R - b, R + round(1.2 T)), capped at 187.
 """
 from __future__ import annotations
 
@@ -106,11 +109,13 @@ class Beats:
     index: np.ndarray      # (n,) index of each beat in the positions given to segment_beats
 
 
-def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE, complete_windows: bool = False) -> Beats:
+def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE, complete_windows: bool = False,
+                  before_r: int = 0) -> Beats:
     """Cut beats by the recipe from a signal at 125 Hz and sorted R positions at 125 Hz.
 
     With ``complete_windows`` the last window, if shorter than 10 s, is left out, as the
     published PTB data was built (bench/prepare_fidelity.py); by default every beat counts.
+    ``before_r`` samples before each R peak are kept too (a beat too close to the start is left out).
     """
     r_peaks = np.asarray(r_peaks, dtype=np.int64)
     width = WINDOW_SECONDS * fs
@@ -123,10 +128,10 @@ def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE
         if len(members) < 2:
             continue
         period = float(np.median(np.diff(r_peaks[members])))
-        length = min(BEAT_LENGTH, int(round(BEAT_SPAN * period)))
+        length = min(BEAT_LENGTH, before_r + int(round(BEAT_SPAN * period)))
         for i in members:
             r = r_peaks[i]
-            segment = signal[r:r + length]
+            segment = signal[r - before_r:r - before_r + length] if r >= before_r else signal[:0]
             if len(segment) < 2:
                 continue
             beat = np.zeros(BEAT_LENGTH, dtype=np.float64)
@@ -156,11 +161,13 @@ def check_signal(signal: np.ndarray, fs: float, source: str) -> np.ndarray:
     return signal
 
 
-def cut_detected_beats(signal: np.ndarray, fs: float, detector: str = DEFAULT_DETECTOR) -> tuple[Beats, np.ndarray]:
-    """Detect R peaks at the signal's rate and cut beats at 125 Hz by the recipe.
+def cut_detected_beats(signal: np.ndarray, fs: float, detector: str = DEFAULT_DETECTOR,
+                       before_r_s: float = 0.0) -> tuple[Beats, np.ndarray]:
+    """Detect R peaks at the signal's rate and cut beats at 125 Hz by the recipe (``before_r_s`` s before R too).
 
     Returns the beats and every detected R position in samples at ``fs``; beat i
     sits at ``samples[cut.index[i]]`` (windows with < 2 detections yield no beats).
     """
     samples = detect_r_peaks(signal, fs, detector)
-    return segment_beats(resample(signal, fs), rescale_positions(samples, fs)), samples
+    before_r = int(round(before_r_s * SAMPLE_RATE))
+    return segment_beats(resample(signal, fs), rescale_positions(samples, fs), before_r=before_r), samples

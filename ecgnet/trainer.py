@@ -147,7 +147,7 @@ class TrainingRun:
             "config": cfg.to_dict(), "epoch": self.state.epoch, "step": self.state.step,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(), "train_state": vars(self.state).copy(), "history": self.history,
-            "val_metrics": val_metrics, "pretrained": self.pretrained,
+            "val_metrics": val_metrics, "pretrained": self.pretrained, "recipe": splits.recipe,
             "split": {"data_dir": str(splits.data_dir), "seed": cfg.seed, "val_fraction": cfg.val_fraction, "split_by": cfg.split_by,
                       "val_records": None if splits.val.records is None else sorted(set(splits.val.records.tolist())),
                       "test_fraction": cfg.test_fraction, "n_train": len(splits.train), "n_val": len(splits.val),

@@ -163,3 +163,67 @@ def test_predict_record_with_a_rhythm_model(interpatient_data, tmp_path, capsys)
     assert rows[0] == "time_s,sample,class,name,probability,pre_rr,post_rr,local_rr,record_rr" and len(rows) > 40
     pre = np.array([float(r.split(",")[5]) for r in rows[1:]])
     assert 0.2 < np.median(pre) < 1.5
+
+
+def test_wider_window_keeps_the_samples_before_r():
+    from ecgnet.preprocess import minmax, rescale_positions, resample, segment_beats
+    from ecgnet.records import read_wfdb
+    rec = read_wfdb(MITDB / "209")
+    samples, _ = read_beat_annotations(MITDB / "209")
+    signal, r = resample(rec.signal, rec.fs), rescale_positions(samples, rec.fs)
+    paper, wide = segment_beats(signal, r), segment_beats(signal, r, before_r=31)
+    assert (r[wide.index] >= 31).all() and len(wide.beats) >= len(paper.beats) - 1
+    early = segment_beats(signal, np.concatenate([[10], r]), before_r=31)
+    assert 0 not in early.index                           # an R 10 samples in has no 31 samples before it
+    i = 5
+    j = int(np.flatnonzero(paper.index == wide.index[i])[0])
+    length = int(np.count_nonzero(paper.beats[j][1:])) + 1  # the paper's beat, up to its zero padding
+    start = r[wide.index[i]] - 31
+    np.testing.assert_allclose(wide.beats[i][:31 + length], minmax(signal[start:start + 31 + length]), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def wide_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wide")
+    src = out / "mitdb"
+    shutil.copytree(MITDB, src)
+    assert ecgnet("prepare", "mitdb", "--src", src, "--out", out / "data", "--split", "interpatient", "--before-r", "0.25") == 0
+    for suffix in (".csv", "_index.csv"):
+        shutil.copy(out / "data" / f"mitbih_train{suffix}", out / "data" / f"mitbih_test{suffix}")
+    return out / "data"
+
+
+def test_the_beat_window_travels_from_prepare_to_prediction(wide_data, interpatient_data, tmp_path, capsys):
+    import json
+    from ecgnet.checkpoint import load_checkpoint
+    from ecgnet.inference import Predictor
+    assert json.loads((wide_data / "mitbih_recipe.json").read_text())["before_r_s"] == 0.25
+    train_small(tmp_path / "w", data_dir=str(wide_data), model="kachuee_rr", epochs=1, split_by="patients", val_fraction=0.25)
+    assert load_checkpoint(tmp_path / "w" / "best.pt")["recipe"]["before_r_s"] == 0.25
+    assert Predictor.from_checkpoint(tmp_path / "w" / "best.pt", "cpu").before_r_s == 0.25
+    assert ecgnet("test", "--checkpoint", tmp_path / "w" / "best.pt", "--data-dir", interpatient_data) == 2
+    assert "starting 0.25 s before R, but the beats in" in capsys.readouterr().err
+    assert ecgnet("predict", "--checkpoint", tmp_path / "w" / "best.pt", "--record", MITDB / "223", "--out", tmp_path / "o") == 0
+
+
+@pytest.mark.parametrize("args, content, expect", [
+    (["--before-r", "2"], None, "give seconds in [0, 1]"),
+    ([], "{not json", "unreadable recipe file"),
+    ([], '{"before_r_s": "wide"}', "'before_r_s' must be a number of seconds"),
+])
+def test_bad_beat_windows(interpatient_data, tmp_path, capsys, args, content, expect):
+    if content is None:
+        assert ecgnet("prepare", "mitdb", "--src", MITDB, "--out", tmp_path, *args) == 2
+        assert expect in capsys.readouterr().err
+        return
+    for f in interpatient_data.glob("mitbih_*"):
+        shutil.copy(f, tmp_path)
+    (tmp_path / "mitbih_recipe.json").write_text(content)
+    with pytest.raises(EcgnetError, match=expect):
+        load_splits(TASKS["mitbih"], tmp_path, 0.25, 0.2, 0)
+
+
+@pytest.mark.parametrize("model, params", [("kachuee", "55,013"), ("kachuee_rr", "55,173")])
+def test_summary_of_each_registered_model(capsys, model, params):
+    assert ecgnet("train", "--summary", "--set", f"model={model}") == 0
+    assert f"Total params: {params}" in capsys.readouterr().out

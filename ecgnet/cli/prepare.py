@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="mitdb only")
     p.add_argument("--seed", type=int, default=0, help="seed of the random split")
     p.add_argument("--positions", choices=("annotations",) + DETECTORS, default="annotations", help="mitdb beat positions")
+    p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
+                   help="mitdb: start each beat this long before its R peak, to include the P wave (default 0: the paper's cut)")
     p.add_argument("--download", action="store_true", help="fetch the database from PhysioNet with wfdb into --src first")
 
 
@@ -35,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
     if args.download:
         import wfdb
         wfdb.dl_database(args.database, dl_dir=str(args.src))
-    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions)
+    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r)
     return 0

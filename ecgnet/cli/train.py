@@ -51,6 +51,24 @@ def resolve_config(args: argparse.Namespace, resume: dict | None) -> Config:
     return config_from_dict(overrides, source="command line", base=base)
 
 
+def print_summary(cfg: Config) -> None:
+    """torchsummary's table of ``cfg``'s model; a rhythm model is fed rhythm inputs of ones (torchsummary passes one input)."""
+    import torch
+    from torchsummary import summary
+    from ..constants import BEAT_LENGTH, TASKS
+    from ..model import create_model
+
+    class WithRhythm(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(x, x.new_ones(len(x), self.model.rhythm_dim) if self.model.rhythm_dim else None)
+
+    summary(WithRhythm(create_model(cfg.model, TASKS[cfg.task].n_classes)), (1, BEAT_LENGTH), device="cpu")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
     from ..constants import TASKS
@@ -64,13 +82,7 @@ def run(args: argparse.Namespace) -> int:
     resume = load_checkpoint(Path(args.resume) / "last.pt") if args.resume else None
     cfg = resolve_config(args, resume)
     if args.summary:
-        from torchsummary import summary
-        from ..model import create_model
-        model = create_model(cfg.model, TASKS[cfg.task].n_classes)
-        if model.rhythm_dim:
-            summary(model, [(1, 187), (model.rhythm_dim,)], device="cpu")
-        else:
-            summary(model, (1, 187), device="cpu")
+        print_summary(cfg)
         return 0
     configure_process(cfg.num_threads, cfg.device)
     task = TASKS[cfg.task]

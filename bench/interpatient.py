@@ -9,7 +9,9 @@ DS1 with early stopping and model selection on whole held-out DS1 records (never
 scores DS2 twice: on beats cut at the annotated positions, and on the beats the detector found
 (matched within 150 ms; missed beats count against Se and accuracy, extra detections as false
 positives). AAMI EC57 per class N/S/V/F: Se, +P, FPR in %; accuracy and macro-F1 over N/S/V/F;
-mean ± sd over seeds. Q is left out (DS1 holds 8 Q beats).
+mean ± sd over seeds. Q is left out (DS1 holds 8 Q beats). Each run's scores are kept in
+log/interpatient/<run>/interpatient.json and reused by later invocations (--retrain to train again),
+so variants can be added one command at a time.
 """
 from __future__ import annotations
 
@@ -40,12 +42,14 @@ from ecgnet.trainer import train
 
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
-VARIANTS = {
+VARIANTS = {  # config keys, and "before_r_s": the beat window (data prepared with prepare --before-r)
     "paper": {"model": "kachuee"},
     "paper+weights": {"model": "kachuee", "imbalance": "class_weights"},
     "rhythm": {"model": "kachuee_rr"},
     "rhythm+weights": {"model": "kachuee_rr", "imbalance": "class_weights"},
     "rhythm+balanced": {"model": "kachuee_rr", "imbalance": "balanced_sampling"},
+    "rhythm+window": {"model": "kachuee_rr", "before_r_s": 0.25},
+    "rhythm+window+weights": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
     "de Chazal et al. 2004 (LD, RR + morphology)": {"N": (86.9, 99.2), "S": (75.9, 38.5), "V": (77.7, 81.9), "F": (89.4, 8.6), "accuracy": 86.2},
@@ -54,16 +58,16 @@ PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
 }
 
 
-def detected_ds2(mitdb: Path, detector: str, cache: Path) -> dict:
+def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> dict:
     """Per DS2 record: detected beats cut by the recipe, their rhythm and positions, and the reference annotations."""
-    path = cache / f"detected_{detector}.npz"
+    path = cache / (f"detected_{detector}.npz" if not before_r_s else f"detected_{detector}_before{before_r_s}.npz")
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {name: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")} for name in DS2}
     out = {}
     for name in DS2:
         rec = read_wfdb(mitdb / name, channel=0)  # as prepare reads mitdb
-        cut, found = cut_detected_beats(rec.signal, rec.fs, detector)
+        cut, found = cut_detected_beats(rec.signal, rec.fs, detector, before_r_s)
         ref, labels = read_beat_annotations(mitdb / name)
         out[name] = {"beats": cut.beats, "rhythm": rhythm_features(found, rec.fs)[cut.index], "positions": found[cut.index],
                      "reference": ref, "labels": labels, "fs": np.array(rec.fs)}
@@ -84,9 +88,20 @@ def score_detected(predictor: Predictor, detected: dict) -> dict:
     return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
 
 
-def run_variant(name: str, seed: int, data: Path, args, detected: dict | None) -> dict:
+def prepared(args, before_r_s: float) -> Path:
+    """The prepared split (cached under log/interpatient), its beats cut ``before_r_s`` s before R."""
+    data = ROOT / "log" / "interpatient" / (f"data-{args.split}" + (f"-before{before_r_s}" if before_r_s else ""))
+    if not (data / "mitbih_test_index.csv").exists():
+        prepare("mitdb", args.mitdb, data, split="random" if args.intra else "interpatient", before_r_s=before_r_s)
+    return data
+
+
+def run_variant(name: str, seed: int, args) -> dict:
     """Train one variant at one seed on DS1 (or the random split's train file) and score it on the test file."""
-    cfg = config_from_dict(VARIANTS[name] | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"),
+    keys = {k: v for k, v in VARIANTS[name].items() if k != "before_r_s"}
+    before_r_s = VARIANTS[name].get("before_r_s", 0.0)
+    data = prepared(args, before_r_s)
+    cfg = config_from_dict(keys | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"),
                                              "run_name": f"{args.split}-{name}-seed{seed}", "seed": seed, "epochs": args.epochs,
                                              "patience": args.patience, "split_by": "patients" if args.split == "ds" else "beats",
                                              "val_fraction": args.val_fraction}, base=load_config(ROOT / "config" / "config.json"))
@@ -101,11 +116,20 @@ def run_variant(name: str, seed: int, data: Path, args, detected: dict | None) -
     result = {"variant": name, "seed": seed, "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
               "train_s": round(time.perf_counter() - start, 1), "val_records": ckpt["split"]["val_records"],
               "annotated": aami_scores(test.y.numpy(), y_pred, MITBIH.class_names, SCORED)}
-    if detected is not None:
-        result["detected"] = score_detected(predictor, detected)
+    if not args.intra:
+        result["detected"] = score_detected(predictor, detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s))
+    (run_dir / "interpatient.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("annotated", "detected")}
                      | {"annotated_accuracy": round(result["annotated"]["accuracy"], 2)}), flush=True)
     return result
+
+
+def result_of(name: str, seed: int, args) -> dict:
+    """The scores of one variant and seed: from an earlier invocation's run, or trained now."""
+    path = ROOT / "log" / "interpatient" / f"{args.split}-{name}-seed{seed}" / "interpatient.json"
+    if path.exists() and not args.retrain:
+        return json.loads(path.read_text())
+    return run_variant(name, seed, args)
 
 
 def mean_sd(values: list[float]) -> str:
@@ -151,15 +175,11 @@ def main() -> None:
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of DS1 records held out for validation")
     p.add_argument("--detector", default="gqrs")
     p.add_argument("--intra", action="store_true", help="the random (intra-patient) split instead of DS1 -> DS2")
+    p.add_argument("--retrain", action="store_true", help="train again even where an earlier run's scores exist")
     args = p.parse_args()
     args.split = "random" if args.intra else "ds"
     configure_process(0, "cpu")
-    cache = ROOT / "log" / "interpatient"
-    data = cache / f"data-{args.split}"
-    if not (data / "mitbih_test_index.csv").exists():
-        prepare("mitdb", args.mitdb, data, split="random" if args.intra else "interpatient")
-    detected = None if args.intra else detected_ds2(Path(args.mitdb), args.detector, cache)
-    results = [run_variant(v, seed, data, args, detected) for v in args.variants for seed in args.seeds]
+    results = [result_of(v, seed, args) for v in args.variants for seed in args.seeds]
     columns = ["variant", "seeds"] + [f"{c} {m}" for c in SCORED for m in ("Se", "+P")] + ["accuracy", "macro-F1"]
     fpr_columns = ["variant"] + [f"{c} FPR" for c in SCORED]
     tables = {}

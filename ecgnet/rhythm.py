@@ -11,7 +11,9 @@ rhythm: for beat i with R-R intervals ``rr[i] = t[i] - t[i-1]``,
 All in seconds, computed from any sorted R positions, with or without labels: reference
 annotations when preparing data, the detector at prediction time (the same function).
 The model sees them normalised by the record's own average (``rhythm_inputs``), so
-that they mean the same for a slow and a fast heart.
+that they mean the same for a slow and a fast heart, as log-ratios in units of 10%:
+0 for a beat on its record's rhythm, about -4 for a beat that comes 35% early. On that
+scale they stand out beside the trunk's learned features from the first steps.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from .errors import EcgnetError
 RHYTHM_FEATURES = ("pre_rr", "post_rr", "local_rr", "record_rr")
 RHYTHM_INPUTS = ("pre/record", "post/record", "local/record", "pre/local", "post/pre")
 LOCAL_BEATS = 10
+RATIO_UNIT = 0.1          # log-ratio units of the model's rhythm inputs (about 10%)
+RATIO_LIMIT = 10.0        # |input| cap: a gap of minutes must not dominate the head
 PLAUSIBLE_RR_S = (0.2, 3.0)  # intervals outside (gaps, double detections) do not enter the record's average
 
 
@@ -59,10 +63,10 @@ def rhythm_features(r_samples: np.ndarray, fs: float) -> np.ndarray:
 
 
 def rhythm_inputs(features: np.ndarray) -> np.ndarray:
-    """(n, 5) ``RHYTHM_INPUTS`` for the model from (n, 4) ``RHYTHM_FEATURES``: ratios, independent of heart rate."""
+    """(n, 5) ``RHYTHM_INPUTS`` for the model from (n, 4) ``RHYTHM_FEATURES``: log-ratios in ``RATIO_UNIT``s, independent of heart rate."""
     pre, post, local, record = (features[:, i].astype(np.float64) for i in range(4))
     ratios = np.column_stack([pre / record, post / record, local / record, pre / local, post / pre])
-    return np.clip(ratios, 0.0, 5.0).astype(np.float32)  # a gap of minutes must not dominate the head
+    return np.clip(np.log(ratios) / RATIO_UNIT, -RATIO_LIMIT, RATIO_LIMIT).astype(np.float32)
 
 
 def check_rhythm(features: np.ndarray, n_beats: int, source: str) -> np.ndarray:

@@ -47,6 +47,7 @@ VARIANTS = {  # config keys, and "before_r_s": the beat window (data prepared wi
     "paper+weights": {"model": "kachuee", "imbalance": "class_weights"},
     "rhythm": {"model": "kachuee_rr"},
     "rhythm+weights": {"model": "kachuee_rr", "imbalance": "class_weights"},
+    "rhythm+sqrt_weights": {"model": "kachuee_rr", "imbalance": "sqrt_class_weights"},
     "rhythm+balanced": {"model": "kachuee_rr", "imbalance": "balanced_sampling"},
     "rhythm+window": {"model": "kachuee_rr", "before_r_s": 0.25},
     "rhythm+window+weights": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25},

@@ -13,7 +13,7 @@ from .errors import EcgnetError
 from .model import MODELS
 
 MODES = ("scratch", "frozen", "finetune")
-IMBALANCE = ("none", "class_weights", "balanced_sampling")
+IMBALANCE = ("none", "class_weights", "sqrt_class_weights", "balanced_sampling")
 SPLIT_BY = ("beats", "patients")
 
 
@@ -44,7 +44,7 @@ class Config:
     test_fraction: float = _key(0.2, "ptbdb only: stratified share held out as the test split (the Kaggle PTB files ship no split).")
     ema_decay: float = _key(0.999, "Validation, best.pt, test and prediction use an exponential moving average of the weights, updated every step with this decay (warmed up as min(decay, (1+n)/(10+n)) after n steps); 0 = use the raw training weights.")
     patience: int = _key(20, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early. Longer than the 16 epochs between learning-rate decays at batch 128, so each decay gets its chance.")
-    imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights) or 'balanced_sampling'.")
+    imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights), 'sqrt_class_weights' (their square root: half way on a log scale) or 'balanced_sampling'.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")

@@ -210,11 +210,14 @@ def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float
 
 
 def class_weights(splits: Splits, cfg: Config, device: torch.device) -> torch.Tensor | None:
-    """Inverse-frequency loss weights with ``imbalance: class_weights``, else None."""
-    if cfg.imbalance != "class_weights":
+    """Inverse-frequency loss weights (``class_weights``) or their square root (``sqrt_class_weights``), else None."""
+    if cfg.imbalance not in ("class_weights", "sqrt_class_weights"):
         return None
     counts = splits.train.class_counts()
-    return torch.tensor(len(splits.train) / (len(counts) * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+    weights = len(splits.train) / (len(counts) * np.maximum(counts, 1))
+    if cfg.imbalance == "sqrt_class_weights":
+        weights = np.sqrt(weights)
+    return torch.tensor(weights, dtype=torch.float32, device=device)
 
 
 @contextmanager

@@ -214,3 +214,17 @@ def test_random_bytes_are_never_a_traceback(tmp_path):
         path.write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
         with pytest.raises(EcgnetError, match="truncated or corrupt|not an ecgnet checkpoint|not allowed to load"):
             load_checkpoint(path)
+
+
+def test_class_weights_and_their_square_root():
+    from ecgnet.config import Config
+    from ecgnet.constants import TASKS
+    from ecgnet.data import load_splits
+    from ecgnet.trainer import class_weights
+    splits = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0)
+    counts = splits.train.class_counts()
+    full = class_weights(splits, Config(imbalance="class_weights"), torch.device("cpu"))
+    half = class_weights(splits, Config(imbalance="sqrt_class_weights"), torch.device("cpu"))
+    torch.testing.assert_close(full, torch.tensor(len(splits.train) / (5 * counts), dtype=torch.float32))
+    torch.testing.assert_close(half, full.sqrt())
+    assert full.argmax() != 0 and class_weights(splits, Config(), torch.device("cpu")) is None

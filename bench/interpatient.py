@@ -51,6 +51,7 @@ VARIANTS = {  # config keys, and "before_r_s": the beat window (data prepared wi
     "rhythm+balanced": {"model": "kachuee_rr", "imbalance": "balanced_sampling"},
     "rhythm+window": {"model": "kachuee_rr", "before_r_s": 0.25},
     "rhythm+window+weights": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25},
+    "rhythm+window+sqrt_weights": {"model": "kachuee_rr", "imbalance": "sqrt_class_weights", "before_r_s": 0.25},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
     "de Chazal et al. 2004 (LD, RR + morphology)": {"N": (86.9, 99.2), "S": (75.9, 38.5), "V": (77.7, 81.9), "F": (89.4, 8.6), "accuracy": 86.2},
@@ -134,8 +135,13 @@ def result_of(name: str, seed: int, args) -> dict:
 
 
 def mean_sd(values: list[float]) -> str:
+    """'mean ± sd' of the defined values (+P is undefined for a run that never predicts the class: '(n runs)')."""
     v = np.asarray(values, dtype=float)
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+    v, missing = v[np.isfinite(v)], int((~np.isfinite(v)).sum())
+    if not len(v):
+        return "–"
+    text = f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+    return text + (f" ({len(v)} runs)" if missing else "")
 
 
 def summary_rows(results: list[dict], scoring: str) -> list[dict]:

@@ -171,7 +171,9 @@ Common keys have their own flags (`--epochs`, `--batch-size`, `--lr`, `--seed`, 
 `--data-dir`, `--task`, `--mode`, `--pretrained`, `--log-dir`, `--imbalance`); any key can be set with
 `--set KEY=VALUE` (the value is read as JSON when it parses, e.g. `--set augment=false`).
 
-Files here: `config.json` (MIT-BIH, the defaults) and `ptbdb_transfer.json` (PTB transfer learning).
+Files here: `config.json` (MIT-BIH, the defaults), `ptbdb_transfer.json` (PTB transfer learning) and
+`interpatient.json` (the rhythm-aware model for new patients, on `ecgnet prepare mitdb --split interpatient
+--before-r 0.25` data in data/ds-wide).
 This table is generated from `ecgnet/config.py`: `python -m ecgnet.config > config/README.md`.
 
 """

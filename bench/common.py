@@ -6,6 +6,8 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "heartbeat"
@@ -46,3 +48,13 @@ def save(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload | {"machine": machine()}, indent=2) + "\n")
     return path
+
+
+def mean_sd(values: list[float], digits: int = 1) -> str:
+    """'mean ± sd' of the defined values (+P is undefined for a run that never predicts the class: '(n runs)')."""
+    v = np.asarray(values, dtype=float)
+    v, missing = v[np.isfinite(v)], int((~np.isfinite(v)).sum())
+    if not len(v):
+        return "–"
+    text = f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else f"{v.mean():.{digits}f}"
+    return text + (f" ({len(v)} runs)" if missing else "")

@@ -15,7 +15,6 @@ import time
 from common import data_dir, save, table
 
 import numpy as np
-import torch
 
 from ecgnet.beatfiles import read_beats
 from ecgnet.data import find_file

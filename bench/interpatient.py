@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from common import ROOT, save, table
+from common import ROOT, mean_sd, save, table
 
 import numpy as np
 from wfdb import processing
@@ -132,16 +132,6 @@ def result_of(name: str, seed: int, args) -> dict:
     if path.exists() and not args.retrain:
         return json.loads(path.read_text())
     return run_variant(name, seed, args)
-
-
-def mean_sd(values: list[float]) -> str:
-    """'mean ± sd' of the defined values (+P is undefined for a run that never predicts the class: '(n runs)')."""
-    v = np.asarray(values, dtype=float)
-    v, missing = v[np.isfinite(v)], int((~np.isfinite(v)).sum())
-    if not len(v):
-        return "–"
-    text = f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
-    return text + (f" ({len(v)} runs)" if missing else "")
 
 
 def summary_rows(results: list[dict], scoring: str) -> list[dict]:

@@ -15,10 +15,9 @@ Precision, recall and F1 are for the MI class (the positive class).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
-from common import ROOT, data_dir, save, table
+from common import ROOT, data_dir, mean_sd, save, table
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
@@ -68,11 +67,8 @@ def main() -> None:
         rs = [r for r in results if r["mode"] == mode]
         row = {"mode": mode}
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
-            values = [r[key] * 100 for r in rs]
-            sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            row[key] = f"{statistics.mean(values):.1f} ± {sd:.1f}"
-        times = [r["train_s"] for r in rs]
-        row["train_s"] = f"{statistics.mean(times):.0f} ± {statistics.stdev(times) if len(times) > 1 else 0:.0f}"
+            row[key] = mean_sd([r[key] * 100 for r in rs])
+        row["train_s"] = mean_sd([r["train_s"] for r in rs], digits=0)
         rows.append(row)
     n_test = sorted({r["n_test"] for r in results})
     print(f"\nPTB test split by {args.split_by} ({n_test[0]}-{n_test[-1]} beats), mean ± sd over seeds {args.seeds}; "

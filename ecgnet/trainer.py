@@ -149,7 +149,7 @@ class TrainingRun:
             "generator": self.generator.get_state(), "train_state": vars(self.state).copy(), "history": self.history,
             "val_metrics": val_metrics, "pretrained": self.pretrained, "recipe": splits.recipe,
             "split": {"data_dir": str(splits.data_dir), "seed": cfg.seed, "val_fraction": cfg.val_fraction, "split_by": cfg.split_by,
-                      "val_records": None if splits.val.records is None else sorted(set(splits.val.records.tolist())),
+                      "val_records": sorted(set(splits.val.records.tolist())) if cfg.split_by == "patients" else None,
                       "test_fraction": cfg.test_fraction, "n_train": len(splits.train), "n_val": len(splits.val),
                       "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
         }

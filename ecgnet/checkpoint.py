@@ -3,15 +3,14 @@
 Schema (``format_version`` 1): kind, format_version, versions, task, class_names,
 model_args, model (the evaluated weights: the moving average when enabled),
 train_model (raw weights or None), config, epoch, step, optimizer, scheduler,
-generator, train_state, history, val_metrics, pretrained, split.
+generator, train_state, history, val_metrics, pretrained, split, and in best.pt
+calibration (the temperature fitted on the validation split, ``ecgnet.calibration``).
 """
 from __future__ import annotations
 
-import os
 import pickle
 import platform
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import atomic_write
 from .errors import EcgnetError
 from .model import ECGNet
 
@@ -39,19 +39,12 @@ def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
     A crash at any moment leaves either the old file or the new one, never a torn one.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise EcgnetError(f"could not save checkpoint {path} ({e.strerror or e}); the previous {path.name} is intact. "
-                              "Free disk space or fix permissions, then resume") from None
-        raise
+    except OSError as e:
+        raise EcgnetError(f"could not save checkpoint {path} ({e.strerror or e}); the previous {path.name} is intact. "
+                          "Free disk space or fix permissions, then resume") from None
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -80,6 +73,11 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise EcgnetError(f"checkpoint {path} has format version {version}, newer than this ecgnet understands ({FORMAT_VERSION}); upgrade ecgnet")
     return ckpt
+
+
+def temperature_of(ckpt: dict) -> float:
+    """The calibration temperature stored with the weights (1: uncalibrated, e.g. last.pt or older checkpoints)."""
+    return float((ckpt.get("calibration") or {}).get("temperature", 1.0))
 
 
 def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> ECGNet:

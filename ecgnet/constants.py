@@ -15,6 +15,15 @@ BEAT_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.xz")
 BEAT_FILE_SUFFIXES = BEAT_CSV_SUFFIXES + (".npy", ".mat")
 SIGNAL_FILE_SUFFIXES = (".csv", ".npy")
 WFDB_SUFFIXES = (".hea", ".dat", ".atr")
+MODEL_FILE_SUFFIX = ".safetensors"   # weights of a model file; its card is NAME.json beside it
+ONNX_SUFFIX = ".onnx"
+ONNX_KIND = "ecgnet-onnx"           # marker in an exported ONNX file's metadata, under ONNX_METADATA_KEY
+ONNX_METADATA_KEY = "ecgnet"
+
+DEFAULT_MODEL = "mitbih"             # shipped model for beat files (ecgnet/weights/)
+DEFAULT_RECORD_MODEL = "mitbih-rr"   # shipped model for whole recordings: rhythm-aware, trained on other patients
+BACKENDS = ("auto", "torch", "onnxruntime")
+UNCERTAIN = "uncertain"              # the verdict for beats below --min-confidence
 
 KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
 

@@ -10,13 +10,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .calibration import calibration_report, fit_temperature
+from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import TASKS
 from .data import PAPER_RECIPE, BeatDataset, load_test_set, read_recipe, resolve_data_dir
 from .errors import EcgnetError
 from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
 from .metrics import classification_metrics
 from .model import ECGNet
+from .pretrained import resolve_checkpoint
 from .runtime import autocast, select_device
 
 
@@ -56,14 +58,30 @@ def check_inputs(model: ECGNet, data: BeatDataset, source: str) -> None:
                           "(its *_index.csv holds the rhythm), or use model 'kachuee'")
 
 
-def evaluate_model(model: ECGNet, data: BeatDataset, batch_size: int = 1024, device: torch.device | None = None,
-                   amp: bool = True, loss_weight: torch.Tensor | None = None) -> dict:
-    """Metrics of ``model`` on ``data`` plus the mean cross-entropy loss."""
-    logits = predict_logits(model, data.x, batch_size, device, amp, rhythm=data.rhythm)
-    probs = logits.softmax(1).numpy()
+def metrics_from_logits(logits: torch.Tensor, data: BeatDataset, loss_weight: torch.Tensor | None = None,
+                        temperature: float = 1.0) -> dict:
+    """Classification metrics of ``softmax(logits / temperature)`` on ``data`` plus the mean cross-entropy loss."""
+    probs = (logits / temperature).softmax(1).numpy()
     metrics = classification_metrics(data.y.numpy(), probs.argmax(1), data.class_names, probs)
     metrics["loss"] = float(F.cross_entropy(logits, data.y, weight=None if loss_weight is None else loss_weight.cpu()))
     return metrics
+
+
+def evaluate_model(model: ECGNet, data: BeatDataset, batch_size: int = 1024, device: torch.device | None = None,
+                   amp: bool = True, loss_weight: torch.Tensor | None = None) -> dict:
+    """Metrics of ``model`` on ``data`` plus the mean cross-entropy loss."""
+    return metrics_from_logits(predict_logits(model, data.x, batch_size, device, amp, rhythm=data.rhythm), data, loss_weight)
+
+
+def calibrate(ckpt: dict, val: BeatDataset, device: torch.device | None = None, batch_size: int = 1024) -> dict:
+    """Temperature scaling of a checkpoint's weights on its validation beats: the ``calibration`` entry it stores."""
+    model = model_from_checkpoint(ckpt)
+    device = device or torch.device("cpu")
+    logits = predict_logits(model.to(device), val.x, batch_size, device, rhythm=val.rhythm)
+    temperature = fit_temperature(logits, val.y)
+    report = calibration_report(logits, val.y, temperature)
+    return {"temperature": temperature, "fitted_on": "validation", "bins": report["bins"], "n": len(val),
+            "val_ece_uncalibrated": report["ece_uncalibrated"], "val_ece": report["ece"]}
 
 
 def checkpoint_test_set(ckpt: dict, data_dir: str | Path | None, source: str) -> tuple[BeatDataset, Path]:
@@ -85,11 +103,13 @@ def checkpoint_test_set(ckpt: dict, data_dir: str | Path | None, source: str) ->
 
 def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device: str = "auto", batch_size: int = 1024) -> dict:
     """Metrics of a checkpoint on its task's test set (accuracy, macro-F1, per class, confusion matrix)."""
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = resolve_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, str(checkpoint))
     dev = select_device(device)
     test_set, folder = checkpoint_test_set(ckpt, data_dir, str(checkpoint))
     check_inputs(model, test_set, str(checkpoint))
-    metrics = evaluate_model(model.to(dev), test_set, batch_size, dev)
+    logits = predict_logits(model.to(dev), test_set.x, batch_size, dev, rhythm=test_set.rhythm)
+    metrics = metrics_from_logits(logits, test_set, temperature=temperature_of(ckpt))
+    metrics["calibration"] = calibration_report(logits, test_set.y, temperature_of(ckpt))
     metrics.update(checkpoint=str(checkpoint), data_dir=str(folder), task=ckpt["task"], epoch=ckpt["epoch"])
     return metrics

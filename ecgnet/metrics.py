@@ -44,6 +44,18 @@ def format_report(metrics: dict) -> str:
     lines += ["", f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   beats {metrics['n']}"]
     if "roc_auc" in metrics:
         lines[-1] += f"   ROC AUC {metrics['roc_auc']:.4f}"
+    if "calibration" in metrics:
+        lines += ["", format_calibration(metrics["calibration"])]
+    return "\n".join(lines)
+
+
+def format_calibration(c: dict) -> str:
+    """ECE before and after temperature scaling, and accuracy of the beats kept at each confidence threshold."""
+    lines = [f"calibration: temperature {c['temperature']:.3f}, ECE ({c['bins']} bins) {c['ece_uncalibrated']:.4f} uncalibrated "
+             f"-> {c['ece']:.4f} calibrated",
+             f"{'min confidence':<16}{'kept':>8}{'accuracy':>10}"]
+    for row in c["coverage"]:
+        lines.append(f"{row['threshold']:<16g}{100 * row['coverage']:>7.1f}%{100 * row['accuracy']:>9.2f}%")
     return "\n".join(lines)
 
 

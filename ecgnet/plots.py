@@ -1,4 +1,4 @@
-"""Figures: the confusion matrix and a labelled ECG strip.
+"""Figures: the confusion matrix, a labelled ECG strip, reliability and coverage of calibrated confidence.
 
 Built on ``matplotlib.figure.Figure`` (no pyplot): no GUI backend is selected and no
 process-wide plotting state changes, so the library draws the same in a script, a
@@ -7,12 +7,15 @@ server or a notebook.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from .constants import UNCERTAIN
+
 CLASS_COLOURS = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray",
-                 "normal": "tab:green", "MI": "tab:red"}
+                 "normal": "tab:green", "MI": "tab:red", UNCERTAIN: "tab:blue"}
 
 
 def confusion_figure(metrics: dict, title: str = "") -> Figure:
@@ -59,5 +62,43 @@ def strip_figure(signal: np.ndarray, fs: float, samples: np.ndarray, names: np.n
     return fig
 
 
-def save_png(fig: Figure, path: str | Path, dpi: int = 120) -> None:
-    fig.savefig(path, dpi=dpi)
+def reliability_figure(calibration: dict, title: str = "") -> Figure:
+    """Reliability diagram: accuracy against confidence per bin, before and after temperature scaling."""
+    fig = Figure(figsize=(5.2, 4.6))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfect calibration")
+    for key, label, colour in (("reliability_uncalibrated", f"uncalibrated (ECE {calibration['ece_uncalibrated']:.4f})", "tab:red"),
+                               ("reliability", f"T = {calibration['temperature']:.2f} (ECE {calibration['ece']:.4f})", "tab:blue")):
+        b = calibration[key]
+        used = np.asarray(b["count"]) > 0
+        ax.plot(np.asarray(b["confidence"])[used], np.asarray(b["accuracy"])[used], "o-", ms=4, color=colour, label=label)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or f"reliability, {calibration['bins']} bins", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def coverage_figure(calibration: dict, title: str = "") -> Figure:
+    """Share of beats kept and their accuracy as the minimum confidence rises."""
+    rows = calibration["coverage_curve"]
+    p = [r["threshold"] for r in rows]
+    fig = Figure(figsize=(5.2, 4.0))
+    ax = fig.subplots()
+    ax.plot(p, [100 * r["coverage"] for r in rows], color="tab:blue", label="beats kept (%)")
+    ax.plot(p, [100 * r["accuracy"] for r in rows], color="tab:green", label="accuracy of kept beats (%)")
+    ax.set_xlabel("--min-confidence P")
+    ax.set_ylabel("%")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "coverage and accuracy against minimum confidence", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path | IO[bytes], dpi: int = 120) -> None:
+    """Write ``fig`` as PNG to a path or an open binary file."""
+    fig.savefig(path, dpi=dpi, format="png")

@@ -19,7 +19,6 @@ from tqdm import tqdm
 
 from .beatfiles import write_beats_csv
 from .constants import MITBIH, PTBDB, SAMPLE_RATE
-from .data import stratified_split, write_recipe
 from .errors import EcgnetError
 from .preprocess import detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
 from .rhythm import RHYTHM_FEATURES, rhythm_features
@@ -104,6 +103,8 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
                                        np.concatenate([p["samples"] for p in parts]), np.concatenate([p["rhythm"] for p in parts])))
 
     if split == "random":
+        from .data import stratified_split  # imports torch: see prepare()
+
         beats, labels, recs, samples, rhythm = stack(names)
         train, test = stratified_split(labels, 0.2, seed)
         for stem, idx in (("mitbih_train", train), ("mitbih_test", test)):
@@ -172,6 +173,10 @@ def prepare(database: str, src: str | Path, out: str | Path = "data", split: str
     ``before_r_s`` > 0 (mitdb) widens each beat to start that many seconds before its R
     peak (not the paper's cut); ``<task>_recipe.json`` records how the beats were cut.
     """
+    # ecgnet.data imports torch; imported here so that the CLI's parser (which reads this
+    # module's choices and docstring) stays importable on the torch-free ONNX Runtime path.
+    from .data import write_recipe
+
     src, out = Path(src), Path(out)
     if not 0 <= before_r_s <= 1:
         raise EcgnetError(f"--before-r {before_r_s}: give seconds in [0, 1] (e.g. 0.25 to include the P wave)")

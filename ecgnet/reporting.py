@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .config import Config
 from .errors import EcgnetError
-from .plots import confusion_figure, save_png
+from .atomic import atomic_write, write_text
+from .plots import confusion_figure, coverage_figure, reliability_figure, save_png
 
 
 def make_run_dir(cfg: Config, overwrite: bool = False) -> Path:
@@ -67,12 +68,19 @@ class TensorBoardLogger:
 
 
 def write_test_report(metrics: dict, out_dir: Path) -> list[Path]:
-    """metrics.json and confusion_matrix.png in ``out_dir``, and the test scores in its TensorBoard."""
+    """metrics.json, confusion_matrix.png, reliability.png and coverage.png in ``out_dir``, and the test scores in its TensorBoard."""
     out_dir = Path(out_dir)
     title = f"{metrics['task']} test: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
     paths = [out_dir / "metrics.json", out_dir / "confusion_matrix.png"]
-    paths[0].write_text(json.dumps(metrics, indent=2) + "\n")
-    save_png(confusion_figure(metrics, title), paths[1])
+    write_text(paths[0], json.dumps(metrics, indent=2) + "\n")
+    figures = [(confusion_figure(metrics, title), paths[1])]
+    if "calibration" in metrics:
+        paths += [out_dir / "reliability.png", out_dir / "coverage.png"]
+        figures += [(reliability_figure(metrics["calibration"], f"{metrics['task']} test: reliability"), paths[2]),
+                    (coverage_figure(metrics["calibration"], f"{metrics['task']} test: coverage vs accuracy"), paths[3])]
+    for fig, path in figures:
+        with atomic_write(path) as f:
+            save_png(fig, f)
     logger = TensorBoardLogger(out_dir)
     logger.log_metrics(metrics, "test", metrics["epoch"], title)
     logger.close()

@@ -27,7 +27,7 @@ from .config import Config
 from .constants import TASKS
 from .data import Splits, load_splits, resolve_data_dir
 from .errors import TrainingInterrupted
-from .evaluation import check_inputs, evaluate_model
+from .evaluation import calibrate, check_inputs, evaluate_model
 from .fastpath import CPUForward
 from .model import ECGNet, count_parameters, create_model, freeze_trunk
 from .reporting import TensorBoardLogger, make_run_dir
@@ -243,7 +243,8 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     ``splits`` default to the task's files in ``cfg.data_dir``; ``run_dir`` to a fresh
     log_dir/run_name, made once the inputs are checked (``overwrite`` to reuse one). Writes TensorBoard events, last.pt every epoch and best.pt on each
     better validation macro-F1; selection and early stopping use validation only, on the
-    evaluated weights. ``resume`` is a last.pt checkpoint to continue from.
+    evaluated weights; at the end best.pt gets its calibration temperature, fitted on the
+    validation split (``ecgnet.calibration``). ``resume`` is a last.pt checkpoint to continue from.
     ``on_epoch_end(evaluated_model, record, raw_model)`` observes (benchmarks); it must not steer.
     Ctrl-C or SIGTERM ends with ``TrainingInterrupted`` after the last completed epoch was saved.
     """
@@ -289,7 +290,7 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     except KeyboardInterrupt:
         board.close()
         raise TrainingInterrupted(run_dir, state.epoch) from None
-    return finish(run, run_dir, board)
+    return finish(run, run_dir, board, splits)
 
 
 def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
@@ -298,10 +299,15 @@ def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
              r["lr"], r["epoch_seconds"], r["beats_per_second"], "  * best" if improved else "")
 
 
-def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger) -> dict:
-    """Log the run's hyper-parameters with its best scores; the summary ``train`` returns."""
+def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger, splits: Splits) -> dict:
+    """Calibrate best.pt on the validation split, log the run's hyper-parameters with its best scores; the summary ``train`` returns."""
     state = run.state
     best = load_checkpoint(run_dir / "best.pt")
+    best["calibration"] = calibrate(best, splits.val, next(run.model.parameters()).device, run.cfg.eval_batch_size)
+    save_checkpoint(run_dir / "best.pt", best)
+    c = best["calibration"]
+    log.info("calibration: temperature %.3f fitted on the validation split, ECE (%d bins) %.4f -> %.4f",
+             c["temperature"], c["bins"], c["val_ece_uncalibrated"], c["val_ece"])
     board.log_hparams(run.cfg, {"best_val_macro_f1": state.best_val_macro_f1, "best_val_accuracy": best["val_metrics"]["accuracy"],
                                 "best_epoch": state.best_epoch, "train_seconds": state.train_seconds})
     board.close()

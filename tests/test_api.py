@@ -13,10 +13,10 @@ from helpers import ENV, ROOT, SAMPLES
 
 # Each module may import from its own layer and the ones below, never from above.
 LAYERS = [
-    {"errors", "constants"},
+    {"errors", "constants", "atomic"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess", "rhythm"},
-    {"trainer", "evaluation", "reporting", "inference", "prepare"},
+     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling"},
+    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping"},
     {"cli", "__main__"},
 ]
 

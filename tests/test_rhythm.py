@@ -161,7 +161,7 @@ def test_predict_record_with_a_rhythm_model(interpatient_data, tmp_path, capsys)
     code = ecgnet("predict", "--checkpoint", tmp_path / "rr" / "best.pt", "--record", MITDB / "201", "--out", tmp_path / "o")
     assert code == 0, capsys.readouterr().err
     rows = (tmp_path / "o" / "beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,name,probability,pre_rr,post_rr,local_rr,record_rr" and len(rows) > 40
+    assert rows[0] == "time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr" and len(rows) > 40
     pre = np.array([float(r.split(",")[5]) for r in rows[1:]])
     assert 0.2 < np.median(pre) < 1.5
 

@@ -35,7 +35,8 @@ def test_training_beats_majority_baseline(trained_run, tmp_path):
 
 def test_checkpoint_is_self_describing_and_round_trips(quick_run, tmp_path):
     ckpt = load_checkpoint(quick_run / "best.pt")
-    for key in ("model_args", "class_names", "config", "epoch", "step", "optimizer", "scheduler", "val_metrics", "versions", "generator"):
+    for key in ("model_args", "class_names", "config", "epoch", "step", "optimizer", "scheduler", "val_metrics", "versions", "generator",
+                "calibration"):
         assert key in ckpt
     assert ckpt["class_names"] == ["N", "S", "V", "F", "Q"]
     x, _ = read_beats(BUNDLED_DIR / "mitbih_test.csv.xz", 5)
@@ -45,7 +46,8 @@ def test_checkpoint_is_self_describing_and_round_trips(quick_run, tmp_path):
     again = predict_logits(model_from_checkpoint(load_checkpoint(tmp_path / "copy.pt")), x)
     assert torch.equal(first, again)
     probs = Predictor.from_checkpoint(tmp_path / "copy.pt", "cpu").predict_proba(x.numpy())
-    np.testing.assert_allclose(probs, first.softmax(1).numpy(), rtol=1e-5, atol=1e-6)  # frozen graph: fused kernels
+    expected = (first / ckpt["calibration"]["temperature"]).softmax(1).numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)  # frozen graph: fused kernels
 
 
 @pytest.mark.slow

@@ -13,9 +13,9 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EcgnetError, TrainingInterrupted
-from . import predict, prepare, test, train
+from . import export, models, predict, prepare, test, train
 
-COMMANDS = {"train": train, "test": test, "predict": predict, "prepare": prepare}
+COMMANDS = {"train": train, "test": test, "predict": predict, "prepare": prepare, "export": export, "models": models}
 
 
 class _ConsoleHandler(logging.Handler):

@@ -1,9 +1,12 @@
 """Evaluate a checkpoint on its task's held-out test set.
 
     ecgnet test --checkpoint log/<run>/best.pt [--data-dir DIR]
+    ecgnet test --checkpoint mitbih --data-dir data --out out/mitbih   # a shipped model
 
-Prints the confusion matrix and per-class report; writes metrics.json and
-confusion_matrix.png beside the checkpoint and logs them to the run's TensorBoard.
+Prints the confusion matrix, the per-class report, the calibration (ECE before and after
+temperature scaling) and the share of beats kept with their accuracy at each minimum
+confidence; writes metrics.json, confusion_matrix.png, reliability.png and coverage.png
+beside the checkpoint (or in --out) and logs them to the run's TensorBoard.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ HELP = "evaluate a checkpoint on its test set"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by ecgnet train")
+    p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt, a model file or a shipped model name")
+    p.add_argument("--out", help="folder for the report (default: beside the checkpoint; required for shipped models)")
     p.add_argument("--data-dir", help="folder with the task's CSVs (default: the one the checkpoint was trained on)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--batch-size", type=int, default=1024)
@@ -29,9 +33,16 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import configure_process
 
     configure_process(0, args.device)
+    from ..errors import EcgnetError
+    from ..pretrained import shipped_names
+
+    if args.out is None and args.checkpoint in shipped_names():
+        raise EcgnetError(f"'{args.checkpoint}' is a shipped model; say where the report goes with --out DIR")
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
     metrics = evaluate(args.checkpoint, args.data_dir, args.device, args.batch_size)
-    write_test_report(metrics, Path(args.checkpoint).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    write_test_report(metrics, out)
     print(f"{metrics['task']} test set: {metrics['n']} beats from {metrics['data_dir']}\n")
     print(format_report(metrics))
-    print(f"\nwrote metrics.json and confusion_matrix.png beside {args.checkpoint}")
+    print(f"\nwrote metrics.json, confusion_matrix.png, reliability.png, coverage.png in {out}")
     return 0

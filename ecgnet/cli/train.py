@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import Config, config_from_dict, load_config, parse_override
+from typing import TYPE_CHECKING
+
 from ..errors import EcgnetError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 HELP = "train a model (and test its best checkpoint)"
 DEFAULT_CONFIG = Path("config") / "config.json"
@@ -34,8 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-test", action="store_true", help="skip the test-set evaluation after training")
 
 
-def resolve_config(args: argparse.Namespace, resume: dict | None) -> Config:
+def resolve_config(args: argparse.Namespace, resume: dict | None) -> "Config":
     """The run's config: the file (or the resumed run's own) with the command line's overrides."""
+    from ..config import Config, config_from_dict, load_config, parse_override
+
     overrides = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     overrides.update(parse_override(s) for s in args.set)
     if resume is not None:
@@ -51,7 +57,7 @@ def resolve_config(args: argparse.Namespace, resume: dict | None) -> Config:
     return config_from_dict(overrides, source="command line", base=base)
 
 
-def print_summary(cfg: Config) -> None:
+def print_summary(cfg: "Config") -> None:
     """torchsummary's table of ``cfg``'s model; a rhythm model is fed rhythm inputs of ones (torchsummary passes one input)."""
     import torch
     from torchsummary import summary

@@ -1,0 +1,80 @@
+"""Exports of trained weights: ONNX for ONNX Runtime (deployment without PyTorch), and model files.
+
+The ONNX graph takes ``beats`` (batch, 187) float32 [and, for rhythm models, ``rhythm``
+(batch, 5): the inputs of ``ecgnet.rhythm.rhythm_inputs``] and returns calibrated
+``probabilities`` (batch, n_classes): the temperature is divided in inside the graph.
+Everything needed to use it (task, class names, beat recipe) is in its metadata under
+the key ``ecgnet``. It is written with the current exporter (``torch.onnx.export(...,
+dynamo=True)``, torch.export-based), with a dynamic batch dimension.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .atomic import write_bytes
+from .checkpoint import model_from_checkpoint, temperature_of
+from .constants import BEAT_LENGTH, ONNX_KIND, ONNX_METADATA_KEY, SAMPLE_RATE
+from .errors import EcgnetError
+from .model import ECGNet
+from .pretrained import write_model_file
+from .rhythm import RHYTHM_INPUTS
+
+
+class CalibratedProbabilities(nn.Module):
+    """``softmax(model(beats) / T)`` with beats as (batch, 187): the graph an ONNX export holds."""
+
+    def __init__(self, model: ECGNet, temperature: float) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = temperature
+
+    def forward(self, beats: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        return (self.model(beats.unsqueeze(1), rhythm) / self.temperature).softmax(1)
+
+
+def onnx_metadata(ckpt: dict, name: str) -> dict:
+    """What a runtime needs besides the graph: task, classes, how beats are cut, rhythm inputs."""
+    rhythm_dim = ckpt["model_args"].get("rhythm_dim", 0)
+    return {"kind": ONNX_KIND, "name": name, "task": ckpt["task"], "class_names": list(ckpt["class_names"]),
+            "model_name": ckpt.get("model_name", "kachuee"), "sample_rate": SAMPLE_RATE, "beat_length": BEAT_LENGTH,
+            "recipe": ckpt.get("recipe", {"before_r_s": 0.0}), "temperature": temperature_of(ckpt),
+            "rhythm_inputs": list(RHYTHM_INPUTS) if rhythm_dim else [], "versions": ckpt.get("versions", {})}
+
+
+def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
+    """Write ``ckpt``'s model as an ONNX file with calibrated probabilities and ecgnet metadata."""
+    path = Path(path)
+    model = model_from_checkpoint(ckpt).eval()
+    wrapper = CalibratedProbabilities(model, temperature_of(ckpt)).eval()
+    batch = torch.export.Dim("batch", min=1)
+    args = (torch.zeros(2, BEAT_LENGTH),)
+    shapes = {"beats": {0: batch}}
+    if model.rhythm_dim:
+        args += (torch.zeros(2, model.rhythm_dim),)
+        shapes["rhythm"] = {0: batch}
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    onnx_logger.setLevel(logging.WARNING)  # the exporter reports each stage at INFO
+    try:
+        program = torch.onnx.export(wrapper, args, input_names=list(shapes), output_names=["probabilities"],
+                                    dynamic_shapes=shapes, dynamo=True, verbose=False)
+    finally:
+        onnx_logger.setLevel(level)
+    proto = program.model_proto
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(onnx_metadata(ckpt, name or path.stem))
+    try:
+        write_bytes(path, proto.SerializeToString())
+    except OSError as e:
+        raise EcgnetError(f"cannot write {path} ({e.strerror or e}); choose a writable folder") from None
+    return path
+
+
+def export_model_file(ckpt: dict, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``ckpt`` as a model file (``NAME.safetensors`` + ``NAME.json``, ``ecgnet.pretrained``)."""
+    return write_model_file(ckpt, path, extra)

@@ -1,0 +1,113 @@
+"""Making a shipped model: a trained run's best.pt -> ecgnet/weights/NAME.safetensors + NAME.json.
+
+The card records what the model is for, how it was trained (config, split, the SHA-256
+of its training files), its calibration, its figures on the full test set, and its
+figures on the bundled subset, which a test recomputes from the shipped weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .constants import TASKS
+from .data import BUNDLED_DIR, find_file, load_splits
+from .errors import EcgnetError
+from .evaluation import calibrate, evaluate
+from .inference import Predictor
+from .labelling import label_record
+from .metrics import aami_scores
+from .pretrained import WEIGHTS_DIR, sha256_file, write_model_file
+from .records import read_recording
+
+BUNDLED_RECORD = BUNDLED_DIR / "records" / "208"   # first minute of MIT-BIH record 208 (N, V and F beats)
+LIMITS = ("Research software, not a medical device: not for diagnosis or any clinical decision. Figures are on "
+          "MIT-BIH / PTB beats; other populations, leads, devices and noise levels may score lower.")
+
+
+def ensure_calibrated(best_pt: Path) -> dict:
+    """best.pt with its calibration temperature; fitted on the run's own validation split if it has none."""
+    ckpt = load_checkpoint(best_pt)
+    if "calibration" not in ckpt:
+        cfg, task = ckpt["config"], TASKS[ckpt["task"]]
+        splits = load_splits(task, Path(ckpt["split"]["data_dir"]), cfg["val_fraction"], cfg["test_fraction"], cfg["seed"],
+                             by_patients=cfg.get("split_by") == "patients")
+        recorded = ckpt["split"].get("val_records")
+        if recorded is not None and sorted(set(splits.val.records.tolist())) != recorded:
+            raise EcgnetError(f"{best_pt}: its validation records {recorded} cannot be rebuilt from its config; retrain it")
+        ckpt["calibration"] = calibrate(ckpt, splits.val)
+        save_checkpoint(best_pt, ckpt)
+    return ckpt
+
+
+def bundled_figures(predictor: Predictor) -> dict:
+    """Figures of a model on data shipped with the package (the check a test repeats on the shipped weights).
+
+    Beat models: accuracy and macro-F1 on the bundled test beats of their task (all bundled
+    beats for PTB, whose bundled files hold no separate test file). Rhythm models need a
+    recording: beats per class and mean probability on the bundled minute of record 208.
+    """
+    if predictor.needs_rhythm:
+        result = label_record(predictor, read_recording(BUNDLED_RECORD))
+        return {"data": "bundled record 208, first minute", "per_class": result["summary"]["per_class"],
+                "mean_probability": round(float(result["table"]["probability"].mean()), 6)}
+    from .beatfiles import read_beats
+
+    task = TASKS[predictor.task]
+    stems = task.test_stems or task.train_stems
+    parts = [read_beats(find_file(BUNDLED_DIR, s)) for s in stems]
+    beats = np.concatenate([b for b, _ in parts])
+    labels = np.concatenate([y for _, y in parts]).astype(int)
+    predicted = predictor.predict_proba(beats).argmax(1)
+    f1 = [_f1(labels, predicted, k) for k in range(len(predictor.class_names)) if (labels == k).any()]
+    return {"data": f"bundled {', '.join(stems)} ({len(labels)} beats)", "accuracy": round(float((predicted == labels).mean()), 6),
+            "macro_f1": round(float(np.mean(f1)), 6)}
+
+
+def _f1(y: np.ndarray, p: np.ndarray, k: int) -> float:
+    tp, fp, fn = ((y == k) & (p == k)).sum(), ((y != k) & (p == k)).sum(), ((y == k) & (p != k)).sum()
+    return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+
+
+def test_figures(best_pt: Path, data_dir: Path) -> dict:
+    """Accuracy, macro-F1, per-class figures, ECE and coverage of a checkpoint on its task's full test set."""
+    m = evaluate(best_pt, data_dir, device="cpu")
+    c = m["calibration"]
+    out = {"data": f"{m['task']} test set, {m['n']} beats", "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+           "per_class": {k: {x: v[x] for x in ("precision", "recall", "f1", "support")} for k, v in m["per_class"].items()},
+           "ece_uncalibrated": c["ece_uncalibrated"], "ece": c["ece"], "coverage": c["coverage"]}
+    if "roc_auc" in m:
+        out["roc_auc"] = m["roc_auc"]
+    if set(m["class_names"]) >= {"N", "S", "V", "F"}:
+        cm = np.asarray(m["confusion_matrix"])
+        y = np.repeat(np.arange(len(cm)), cm.sum(1))
+        p = np.concatenate([np.repeat(np.arange(len(cm)), row) for row in cm])
+        out["aami"] = aami_scores(y, p, tuple(m["class_names"]))
+    return out
+
+
+def training_files(ckpt: dict) -> dict:
+    """SHA-256 of each file the training split was drawn from."""
+    folder = Path(ckpt["split"]["data_dir"])
+    files = [find_file(folder, s) for s in TASKS[ckpt["task"]].train_stems]
+    return {"folder": str(folder), "sha256": {f.name: sha256_file(f) for f in files if f is not None}}
+
+
+def ship(run_dir: Path, name: str, description: str, intended_use: str, data_dir: Path, user_data_dir: str = "data",
+         headline: str = "", extra_figures: dict | None = None, out_dir: Path = WEIGHTS_DIR) -> Path:
+    """Write ``run_dir/best.pt`` as the shipped model ``name`` with its card; returns the .safetensors path.
+
+    ``data_dir`` holds the test data measured now; ``user_data_dir`` is where the card tells
+    ``ecgnet test`` to look by default (the README's place for that data).
+    """
+    best_pt = Path(run_dir) / "best.pt"
+    ckpt = ensure_calibrated(best_pt)
+    figures = {"test": test_figures(best_pt, data_dir), **(extra_figures or {}),
+               "bundled": bundled_figures(Predictor(ckpt, "cpu", source=name))}
+    t = figures["test"]
+    headline = headline or f"acc {100 * t['accuracy']:.1f}%, macro-F1 {t['macro_f1']:.3f} ({t['data'].split(',')[0]})"
+    card = {"description": description, "intended_use": intended_use, "limits": LIMITS, "headline": headline,
+            "figures": figures, "training_data": training_files(ckpt)}
+    ckpt["split"] = ckpt["split"] | {"data_dir": user_data_dir}
+    return write_model_file(ckpt, Path(out_dir) / name, card)

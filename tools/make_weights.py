@@ -1,0 +1,120 @@
+"""Re-create the shipped models (ecgnet/weights/) and their model cards (docs/models/) from their configs.
+
+    python tools/make_weights.py --heartbeat ../shared/data/heartbeat --mitdb ../shared/data/mitdb
+    python tools/make_weights.py --models ptbdb-mi --heartbeat ../shared/data/heartbeat
+    python tools/make_weights.py --models mitbih --run mitbih=log/shipped-mitbih   # ship an existing run
+
+Each model is trained with its config (runs go to log/shipped-<name>), calibrated on its
+validation split, measured on its full test set and on the bundled subset, and written
+as NAME.safetensors + NAME.json. 'ptbdb-mi' reuses the trunk of the shipped 'mitbih', so
+make 'mitbih' first. 'mitbih-rr' trains on MIT-BIH DS1 prepared with a 0.25 s window
+before R (data/ds-wide, made here when missing) and is measured on DS2: patients it never saw.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ecgnet.config import config_from_dict, load_config
+from ecgnet.prepare import prepare
+from ecgnet.pretrained import WEIGHTS_DIR
+from ecgnet.runtime import configure_process
+from ecgnet.shipping import ship
+from ecgnet.trainer import train
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    "mitbih": {
+        "config": "config/config.json", "data": "heartbeat", "user_data_dir": "data",
+        "description": "The paper's 5-class MIT-BIH beat classifier (N, S, V, F, Q), trained on the full Kaggle training file.",
+        "intended_use": "Labelling single 187-sample beats cut by the paper's recipe (125 Hz, R peak first); the trunk for transfer. "
+                        "Its figures are intra-patient: the test file holds other beats of the same 47 people.",
+    },
+    "ptbdb-mi": {
+        "config": "config/ptbdb_transfer.json", "data": "heartbeat", "user_data_dir": "data", "set": {"pretrained": "mitbih"},
+        "description": "Myocardial infarction vs normal per beat (PTB Diagnostic, lead II): the shipped 'mitbih' trunk, frozen, with a new head (the paper's transfer).",
+        "intended_use": "Per-beat MI screening research on PTB-like lead II beats. Split by beat, as in the paper: patients of the "
+                        "test split were seen in training; split by patient the same recipe scores far lower (docs/experiments.md).",
+    },
+    "mitbih-rr": {
+        "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide",
+        "description": "Rhythm-aware 5-class beat classifier for new patients: the paper's trunk on beats cut 0.25 s before R, "
+                       "plus 5 patient-normalised R-R features, class-weighted loss, trained on MIT-BIH DS1 (22 patients).",
+        "intended_use": "Labelling whole recordings of patients never seen in training (the default of 'ecgnet predict --record'). "
+                        "Needs the beat's rhythm, so it labels recordings, not single beats. Figures: DS2 (22 other patients).",
+    },
+}
+
+
+def train_model(name: str, spec: dict, data_dir: Path) -> Path:
+    cfg = config_from_dict({"data_dir": str(data_dir), "run_name": f"shipped-{name}"} | spec.get("set", {}),
+                           source="make_weights", base=load_config(ROOT / spec["config"]))
+    return train(cfg, overwrite=True)["run_dir"]
+
+
+def data_for(spec: dict, args: argparse.Namespace) -> Path:
+    if spec["data"] == "heartbeat":
+        return Path(args.heartbeat)
+    out = ROOT / spec["user_data_dir"]
+    if not (out / "mitbih_train.csv").exists():
+        prepare("mitdb", Path(args.mitdb), out, split="interpatient", seed=0, positions="annotations", before_r_s=0.25)
+    return out
+
+
+def model_card(card: dict) -> str:
+    """docs/models/NAME.md from the shipped card."""
+    f = card["figures"]
+    t = f["test"]
+    lines = [f"# Model card: `{card['name']}`", "", card["description"], "",
+             f"- **Use it**: `ecgnet predict --checkpoint {card['name']} ...`; files `ecgnet/weights/{card['name']}.safetensors` + `.json` "
+             f"(SHA-256 `{card['sha256'][:16]}…`, checked at every load).",
+             f"- **Intended use**: {card['intended_use']}", f"- **Limits**: {card['limits']}",
+             f"- **Model**: `{card['model_name']}` {json.dumps(card['model_args'])}, classes {', '.join(card['class_names'])}; "
+             f"beats cut {card['recipe'].get('before_r_s', 0.0)} s before R.",
+             f"- **Training**: config below; {card['split']['n_train']} training / {card['split']['n_val']} validation beats, "
+             f"split by {card['config'].get('split_by', 'beats')}; best epoch {card['epoch']}; data files "
+             + ", ".join(f"`{k}` (SHA-256 `{v[:16]}…`)" for k, v in card["training_data"]["sha256"].items()) + ".",
+             f"- **Calibration**: temperature {card['calibration']['temperature']:.3f} fitted on the validation split; "
+             f"test ECE ({card['calibration']['bins']} bins) {t['ece_uncalibrated']:.4f} before, {t['ece']:.4f} after.",
+             "", f"## Test figures ({t['data']})", "",
+             f"Accuracy {100 * t['accuracy']:.2f}%, macro-F1 {t['macro_f1']:.4f}" + (f", ROC AUC {t['roc_auc']:.4f}" if "roc_auc" in t else "") + ".",
+             "", "| class | precision | recall | F1 | beats |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |" for k, v in t["per_class"].items()]
+    if "aami" in t:
+        a = t["aami"]
+        lines += ["", f"AAMI scoring over N/S/V/F (Se / +P in %): accuracy {a['accuracy']:.1f}%, "
+                  + ", ".join(f"{k} {v['se']:.1f} / {v['ppv']:.1f}" for k, v in a["per_class"].items()) + "."]
+    lines += ["", "With `--min-confidence P` beats below P are called uncertain; on this test set:", "",
+              "| P | beats kept | accuracy of kept |", "|---|---|---|"]
+    lines += [f"| {r['threshold']} | {100 * r['coverage']:.1f}% | {100 * r['accuracy']:.2f}% |" for r in t["coverage"]]
+    lines += ["", f"Bundled-subset check ({f['bundled']['data']}): "
+              + json.dumps({k: v for k, v in f["bundled"].items() if k != "data"}) + " — `tests/test_shipped.py` recomputes it.",
+              "", "## Config", "", "```json", json.dumps(card["config"], indent=1), "```", "",
+              f"Re-create: `python tools/make_weights.py --models {card['name']} --heartbeat DIR --mitdb DIR`.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--heartbeat", default="data", help="folder with the Kaggle-layout CSVs")
+    parser.add_argument("--mitdb", default="../shared/data/mitdb", help="folder with the MIT-BIH records (for mitbih-rr)")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR", help="ship an existing run instead of training")
+    args = parser.parse_args()
+    configure_process(0, "cpu")
+    runs = dict(r.split("=", 1) for r in args.run)
+    for name in args.models:
+        spec = MODELS[name]
+        data_dir = data_for(spec, args)
+        run_dir = Path(runs[name]) if name in runs else train_model(name, spec, data_dir)
+        path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["user_data_dir"])
+        card = json.loads(path.with_suffix(".json").read_text())
+        (ROOT / "docs" / "models").mkdir(parents=True, exist_ok=True)
+        (ROOT / "docs" / "models" / f"{name}.md").write_text(model_card(card))
+        print(f"{name}: {card['headline']} -> {path.relative_to(ROOT)}, docs/models/{name}.md")
+    print(f"shipped models in {WEIGHTS_DIR}")
+
+
+if __name__ == "__main__":
+    main()

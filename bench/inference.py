@@ -1,16 +1,20 @@
-"""Inference throughput and single-beat latency of the predict path (ecgnet.inference.Predictor).
+"""Inference throughput and single-beat latency: PyTorch predict path and ONNX Runtime.
 
-    python bench/inference.py --checkpoint log/mitbih-default/best.pt [--threads 2]
+    python bench/inference.py --checkpoint mitbih [--threads 2]
 
-Throughput at batch 1, 64, 1024 and 8192 on real test beats, with the CPU fast path
-(the frozen graph of ecgnet.fastpath, the default) and without it (the eager plain
-model), the two alternating per round; latency p50/p99 of one beat.
+Throughput at batch 1, 64, 1024 and 8192 on real test beats, for three paths, one after
+the other per batch size: PyTorch with the CPU fast path (the frozen TorchScript graph of
+ecgnet.fastpath, the default of Predictor), PyTorch eager ("plain"), and ONNX Runtime
+(the checkpoint exported with ecgnet.export, run by ecgnet.onnx_backend with the same
+thread count); latency p50/p99 of one beat.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from common import data_dir, save, table
 
@@ -18,11 +22,14 @@ import numpy as np
 
 from ecgnet.beatfiles import read_beats
 from ecgnet.data import find_file
+from ecgnet.export import export_onnx
 from ecgnet.inference import Predictor
+from ecgnet.onnx_backend import OnnxPredictor
+from ecgnet.pretrained import resolve_checkpoint
 from ecgnet.runtime import configure_process
 
 
-def time_calls(predictor: Predictor, chunk: np.ndarray, seconds: float) -> list[float]:
+def time_calls(predictor: Predictor | OnnxPredictor, chunk: np.ndarray, seconds: float) -> list[float]:
     predictor.predict_proba(chunk)  # warm-up (builds the frozen graph on first use)
     times = []
     start = time.perf_counter()
@@ -41,22 +48,26 @@ def main() -> None:
     args = p.parse_args()
     configure_process(args.threads, "cpu")
     predictors = {path: Predictor.from_checkpoint(args.checkpoint, "cpu", fast=path == "fast") for path in ("fast", "plain")}
+    with tempfile.TemporaryDirectory() as tmp:
+        predictors["onnx"] = OnnxPredictor(export_onnx(resolve_checkpoint(args.checkpoint), Path(tmp) / "model.onnx"), args.threads)
     x, _ = read_beats(find_file(data_dir(), "mitbih_test"), 5)
     rows = []
     for batch in (1, 64, 1024, 8192):
         row = {"batch": batch}
         for path, predictor in predictors.items():
-            predictor.batch_size = batch
+            predictor.batch_size = batch  # the torch predictor's chunk size; ONNX Runtime runs any batch in one call
             times = time_calls(predictor, x[:batch], args.seconds)
             row[f"{path}_beats_per_s"] = round(batch / statistics.median(times))
             if batch == 1:
                 row[f"{path}_p50_ms"] = round(1000 * float(np.percentile(times, 50)), 3)
                 row[f"{path}_p99_ms"] = round(1000 * float(np.percentile(times, 99)), 3)
         row["fast_vs_plain"] = f"{row['fast_beats_per_s'] / row['plain_beats_per_s']:.2f}x"
+        row["onnx_vs_fast"] = f"{row['onnx_beats_per_s'] / row['fast_beats_per_s']:.2f}x"
         rows.append(row)
         print(row, flush=True)
-    print(f"\nInference, predict path (Predictor.predict_proba), {args.threads} threads, median over >= {args.seconds:.0f} s per cell\n")
-    print(table(rows, ["batch", "fast_beats_per_s", "plain_beats_per_s", "fast_vs_plain", "fast_p50_ms", "plain_p50_ms", "fast_p99_ms"]))
+    print(f"\nInference (predict_proba), {args.threads} threads, median over >= {args.seconds:.0f} s per cell\n")
+    print(table(rows, ["batch", "fast_beats_per_s", "plain_beats_per_s", "onnx_beats_per_s", "fast_vs_plain", "onnx_vs_fast",
+                       "fast_p50_ms", "plain_p50_ms", "onnx_p50_ms", "fast_p99_ms", "onnx_p99_ms"]))
     print(f"\nwrote {save('inference', {'threads': args.threads, 'rows': rows})}")
 
 

@@ -10,7 +10,7 @@ The public API::
     beats, labels = ecgnet.read_beats_file("samples/mitbih_beats.csv")
     predictor.predict(beats)                           # class names, e.g. array(['N', 'S', ...])
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Names are imported on first use (PEP 562), so that ``import ecgnet`` stays light and the
 # ONNX Runtime path (ecgnet.onnx_backend, ecgnet.labelling) never imports torch.

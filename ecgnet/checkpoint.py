@@ -3,15 +3,17 @@
 Schema (``format_version`` 1): kind, format_version, versions, task, class_names,
 model_args, model (the evaluated weights: the moving average when enabled),
 train_model (raw weights or None), config, epoch, step, optimizer, scheduler,
-generator, train_state, history, val_metrics, pretrained, split, and in best.pt
-calibration (the temperature fitted on the validation split, ``ecgnet.calibration``).
+generator, train_state, history, val_metrics, pretrained, split, in best.pt
+calibration (the temperature fitted on the validation split, ``ecgnet.calibration``), and
+checksum: a SHA-256 over all of the above, written at save and verified at every load.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import pickle
 import platform
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,8 @@ from . import __version__
 from .atomic import atomic_write
 from .errors import EcgnetError
 from .model import ECGNet
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CHECKPOINT_KIND = "ecgnet-checkpoint"
@@ -33,15 +37,41 @@ def library_versions() -> dict:
             "sklearn": sklearn.__version__, "python": platform.python_version()}
 
 
+def _feed(digest: "hashlib._Hash", value: object) -> None:
+    """Hash a checkpoint's contents in a fixed order: dict keys sorted, tensors by dtype, shape and bytes."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"V{value!r}".encode())
+
+
+def checkpoint_digest(checkpoint: dict) -> str:
+    """SHA-256 over every value of a checkpoint except its own ``checksum`` entry."""
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in checkpoint.items() if k != "checksum"})
+    return digest.hexdigest()
+
+
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
-    """Write atomically: a temp file in the same folder, fsync, then rename over ``path``.
+    """Write atomically (temp file, fsync, rename) with a SHA-256 of the contents that loading verifies.
 
     A crash at any moment leaves either the old file or the new one, never a torn one.
     """
     path = Path(path)
     try:
         with atomic_write(path) as f:
-            torch.save(checkpoint, f)
+            torch.save(checkpoint | {"checksum": checkpoint_digest(checkpoint)}, f)
     except OSError as e:
         raise EcgnetError(f"could not save checkpoint {path} ({e.strerror or e}); the previous {path.name} is intact. "
                           "Free disk space or fix permissions, then resume") from None
@@ -63,16 +93,27 @@ def load_checkpoint(path: str | Path) -> dict:
             raise EcgnetError(f"checkpoint {path} holds a Python object ({found.group(1)}) that is not allowed to load: "
                               "ecgnet loads weights only, so a checkpoint cannot run code; use a checkpoint written by ecgnet train") from None
         raise EcgnetError(f"{corrupt} (not a readable PyTorch file); use another checkpoint, e.g. last.pt or best.pt of the run") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
-            AttributeError, UnicodeDecodeError) as e:
-        # torch's weights-only unpickler raises IndexError/KeyError on some random byte strings.
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - damaged bytes reach torch's zip reader and unpickler, which raise many types
         raise EcgnetError(f"{corrupt} ({e.__class__.__name__}); use another checkpoint, e.g. last.pt or best.pt of the run") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
         raise EcgnetError(f"{path} is not an ecgnet checkpoint (no '{CHECKPOINT_KIND}' marker); pass a best.pt or last.pt written by ecgnet train")
     version = ckpt.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise EcgnetError(f"checkpoint {path} has format version {version}, newer than this ecgnet understands ({FORMAT_VERSION}); upgrade ecgnet")
+    verify_checksum(ckpt, path)
     return ckpt
+
+
+def verify_checksum(ckpt: dict, path: Path) -> None:
+    """Refuse a checkpoint whose contents no longer match the SHA-256 written with them."""
+    if "checksum" not in ckpt:
+        log.warning("note: checkpoint %s has no checksum (written by ecgnet < 0.3); loading it unverified", path)
+        return
+    if checkpoint_digest(ckpt) != ckpt["checksum"]:
+        raise EcgnetError(f"checkpoint {path} is corrupt: checksum mismatch (its contents changed after it was written); "
+                          "use last.pt / best.pt of the run or retrain")
 
 
 def temperature_of(ckpt: dict) -> float:

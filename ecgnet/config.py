@@ -52,7 +52,7 @@ class Config:
     cpu_fast_paths: bool = _key(True, "On CPU, train through ecgnet.fastpath (channels-last 2-D convolutions, a GEMM weight gradient): the same arithmetic as the plain nn.Conv1d model, faster (docs/benchmarks.md); false = the plain model.")
     num_threads: int = _key(0, "CPU threads for PyTorch; 0 = number of physical cores.")
     eval_batch_size: int = _key(1024, "Batch size for validation/test/prediction.")
-    pretrained: str = _key("", "Transfer: path to an MIT-BIH checkpoint whose conv trunk is reused (modes 'frozen' and 'finetune').")
+    pretrained: str = _key("", "Transfer: the MIT-BIH model whose conv trunk is reused (modes 'frozen' and 'finetune'): a shipped model name such as 'mitbih' or a checkpoint path.")
     mode: str = _key("scratch", "'scratch' (random init), 'frozen' (pretrained trunk frozen, new head trained; the paper) or 'finetune' (pretrained trunk trained too).")
     trunk_lr_scale: float = _key(0.1, "finetune: learning rate of the trunk relative to lr.")
 
@@ -99,7 +99,7 @@ class Config:
             if not 0 < getattr(self, key) < 1:
                 raise bad(key, f"must be between 0 and 1 (exclusive), got {getattr(self, key)}")
         if self.mode != "scratch" and not self.pretrained:
-            raise bad("pretrained", f"is empty but mode is '{self.mode}'; give the MIT-BIH checkpoint (--pretrained PATH) or use mode 'scratch'")
+            raise bad("pretrained", f"is empty but mode is '{self.mode}'; give the MIT-BIH model (--pretrained mitbih, or a checkpoint path) or use mode 'scratch'")
         if self.mode != "scratch" and self.task != "ptbdb":
             raise bad("mode", f"'{self.mode}' is for transfer to task 'ptbdb', but task is '{self.task}'")
         return self

@@ -30,6 +30,7 @@ from .errors import TrainingInterrupted
 from .evaluation import calibrate, check_inputs, evaluate_model
 from .fastpath import CPUForward
 from .model import ECGNet, count_parameters, create_model, freeze_trunk
+from .pretrained import resolve_checkpoint
 from .reporting import TensorBoardLogger, make_run_dir
 from .runtime import autocast, select_device
 
@@ -52,7 +53,7 @@ def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[ECGN
     model = create_model(cfg.model, n_classes)
     source = None
     if cfg.mode != "scratch":
-        pretrained = load_checkpoint(cfg.pretrained)
+        pretrained = resolve_checkpoint(cfg.pretrained)
         load_trunk(model, pretrained, cfg.pretrained)
         source = {"path": str(cfg.pretrained), "task": pretrained["task"], "epoch": pretrained.get("epoch"),
                   "val_metrics": {k: pretrained.get("val_metrics", {}).get(k) for k in ("accuracy", "macro_f1")}}

@@ -124,14 +124,15 @@ def split_columns(array: np.ndarray, source: str, n_classes: int | None = None) 
                           f"(or {N_COLUMNS} with the label last); cut and pad beats as in the Kaggle layout")
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise EcgnetError(f"{source}: values are not real numbers ({array.dtype})")
-    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        beats = np.ascontiguousarray(array[:, :BEAT_LENGTH], dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=1) | ~np.isfinite(beats).all(axis=1))
     if len(bad):
-        raise EcgnetError(f"{source}, beat {bad[0] + 1}: contains NaN or inf; repair or drop that beat")
+        raise EcgnetError(f"{source}, beat {bad[0] + 1}: contains NaN, inf or a value beyond float32 range; repair or drop that beat")
     labels = None
     if array.shape[1] == N_COLUMNS:
         labels = check_labels(array[:, -1], source, n_classes, what="last column")
-        array = array[:, :-1]
-    return np.ascontiguousarray(array, dtype=np.float32), labels
+    return beats, labels
 
 
 def cache_dir() -> Path:
@@ -191,8 +192,10 @@ def _load_array(path: Path) -> np.ndarray:
     if name.endswith(".npy"):
         try:
             return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise EcgnetError(f"{path}: not a readable .npy array ({e})") from None
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - numpy's header parser raises ValueError, SyntaxError, TokenError, ... on damage
+            raise EcgnetError(f"{path}: not a readable .npy array ({e.__class__.__name__}); save it with numpy.save") from None
     import scipy.io
     try:
         mat = scipy.io.loadmat(path)

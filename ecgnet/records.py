@@ -13,6 +13,7 @@ from .errors import EcgnetError
 AAMI_GROUPS = {"N": "NLRej", "S": "AaJS", "V": "VE", "F": "F", "Q": "/fQ"}
 AAMI_CLASS = {symbol: k for k, group in enumerate(AAMI_GROUPS.values()) for symbol in group}
 PREFERRED_LEADS = ("MLII", "II", "ii")
+MIN_FS, MAX_FS = 10.0, 100_000.0  # Hz: a --fs outside is a typo, not an ECG
 
 # de Chazal et al. (2004) inter-patient split; paced records 102, 104, 107, 217 are excluded.
 DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
@@ -73,12 +74,18 @@ def read_signal_file(path: str | Path, fs: float | None) -> Recording:
     path = Path(path)
     if fs is None:
         raise EcgnetError(f"{path}: a {path.suffix} signal carries no sampling rate; pass --fs (e.g. --fs 360)")
-    if not path.exists():
+    if not MIN_FS <= fs <= MAX_FS:  # also refuses NaN
+        raise EcgnetError(f"{path}: --fs {fs} is not a sampling rate; give the signal's rate in Hz ({MIN_FS:g} to {MAX_FS:g}), e.g. --fs 360")
+    if not path.is_file():
         raise EcgnetError(f"{path}: file not found")
     try:
         signal = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=1)
-    except ValueError as e:
-        raise EcgnetError(f"{path}: not a numeric single-lead signal ({e})") from None
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - numpy's parsers raise ValueError, SyntaxError, TokenError, ... on damaged files
+        raise EcgnetError(f"{path}: not a numeric single-lead signal ({e.__class__.__name__}: {str(e)[:120]})") from None
+    if not np.issubdtype(np.asarray(signal).dtype, np.number) or np.iscomplexobj(signal):
+        raise EcgnetError(f"{path}: values are not real numbers ({np.asarray(signal).dtype})")
     signal = np.asarray(signal, dtype=np.float64)
     if signal.ndim != 1:
         raise EcgnetError(f"{path}: expected one lead (a 1-D array or one column), got shape {signal.shape}")

@@ -5,8 +5,16 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from helpers import train_small
+
+# Fuzzing profiles (tests/test_fuzz.py): a short one for every run, a long one for -m fuzz --hypothesis-profile=long.
+_FUZZ = dict(deadline=None, derandomize=False, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                                                      HealthCheck.data_too_large])
+settings.register_profile("default", max_examples=60, **_FUZZ)
+settings.register_profile("long", max_examples=2000, **_FUZZ)
+settings.load_profile("default")
 
 
 @pytest.fixture(autouse=True)

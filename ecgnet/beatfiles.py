@@ -14,13 +14,13 @@ import logging
 import lzma
 import math
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_write
 from .constants import BEAT_CSV_SUFFIXES, BEAT_FILE_SUFFIXES, BEAT_LENGTH, SAMPLE_RATE
 from .errors import EcgnetError
 
@@ -178,10 +178,8 @@ def read_beats(path: str | Path, n_classes: int | None = None, use_cache: bool =
 def _write_cache(target: Path, beats: np.ndarray, labels: np.ndarray) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(target) as f:
             np.savez(f, beats=beats, labels=labels)
-        os.replace(tmp, target)
     except OSError as e:  # a read-only home must not stop training; it only costs speed
         log.warning("cannot write parse cache in %s (%s); set ECGNET_CACHE_DIR to a writable folder", target.parent, e.strerror)
 
@@ -233,6 +231,6 @@ def write_beats_csv(path: str | Path, beats: np.ndarray, labels: np.ndarray | No
     buffer = io.StringIO()
     np.savetxt(buffer, table, fmt=fmt, delimiter=",")
     path = Path(path)
-    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
-    with opener(path, "wt") as f:
-        f.write(buffer.getvalue())
+    compress = {".gz": gzip.compress, ".xz": lzma.compress}.get(path.suffix, bytes)
+    with atomic_write(path) as f:  # a killed writer never leaves a half file under this name
+        f.write(compress(buffer.getvalue().encode()))

@@ -17,6 +17,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
+from .atomic import write_text
 from .beatfiles import read_beats
 from .constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from .errors import EcgnetError
@@ -48,7 +49,7 @@ def read_recipe(data_dir: Path, task: Task) -> dict:
 
 
 def write_recipe(out: Path, task: Task, recipe: dict) -> None:
-    recipe_path(out, task).write_text(json.dumps(PAPER_RECIPE | recipe, indent=2) + "\n")
+    write_text(recipe_path(out, task), json.dumps(PAPER_RECIPE | recipe, indent=2) + "\n")
 
 
 class BeatDataset(Dataset):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .beatfiles import write_beats_csv
 from .constants import MITBIH, PTBDB, SAMPLE_RATE
 from .errors import EcgnetError
@@ -55,7 +56,7 @@ def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, r
     out.mkdir(parents=True, exist_ok=True)
     write_beats_csv(out / f"{stem}.csv", beats, labels, fmt="%.18e")
     columns = ["row", "record", "sample", "label"] + (list(RHYTHM_FEATURES) if rhythm is not None else [])
-    with open(out / f"{stem}_index.csv", "w") as f:
+    with atomic_write(out / f"{stem}_index.csv", "w") as f:
         f.write(",".join(columns) + "\n")
         for i, (rec, s, y) in enumerate(zip(records, samples, labels)):
             extra = "".join(f",{v:.6f}" for v in rhythm[i]) if rhythm is not None else ""

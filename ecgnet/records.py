@@ -14,6 +14,9 @@ AAMI_GROUPS = {"N": "NLRej", "S": "AaJS", "V": "VE", "F": "F", "Q": "/fQ"}
 AAMI_CLASS = {symbol: k for k, group in enumerate(AAMI_GROUPS.values()) for symbol in group}
 PREFERRED_LEADS = ("MLII", "II", "ii")
 MIN_FS, MAX_FS = 10.0, 100_000.0  # Hz: a --fs outside is a typo, not an ECG
+MAX_RECORD_SAMPLES = 200_000_000  # per lead, read at once: 154 h at 360 Hz, 1.6 GB as float64
+# Bytes per sample of the uncompressed WFDB formats (compressed FLAC formats are not size-checked).
+WFDB_BYTES_PER_SAMPLE = {"8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5, "310": 4 / 3, "311": 4 / 3}
 
 # de Chazal et al. (2004) inter-patient split; paced records 102, 104, 107, 217 are excluded.
 DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
@@ -59,14 +62,32 @@ def read_wfdb(path: str | Path, lead: str | None = None, channel: int | None = N
         channel = matches[0]
     else:
         channel = next((names.index(p) for p in PREFERRED_LEADS if p in names), 0)
-    for f in {s for s in (head.file_name or []) if s}:
-        if not (base.parent / f).exists():
-            raise EcgnetError(f"{base}: signal file {f} named in {header.name} is missing")
+    check_claimed_size(head, base, header)
     try:
         record = wfdb.rdrecord(str(base), channels=[channel])
     except Exception as e:
         raise EcgnetError(f"{base}: cannot read the signal ({e.__class__.__name__}: {e}); unsupported WFDB format?") from None
     return Recording(record.p_signal[:, 0].astype(np.float64), float(record.fs), names[channel], base.name, list(record.comments or []))
+
+
+def check_claimed_size(head, base: Path, header: Path) -> None:
+    """Refuse a header whose signal files are missing or hold fewer bytes than it claims (before allocating)."""
+    files: dict[str, list[str]] = {}
+    for f, fmt in zip(head.file_name or [], head.fmt or []):
+        if f:
+            files.setdefault(f, []).append(str(fmt))
+    sig_len = int(head.sig_len or 0)
+    if sig_len > MAX_RECORD_SAMPLES:
+        raise EcgnetError(f"{header}: claims {sig_len:,} samples per lead, more than ecgnet reads at once ({MAX_RECORD_SAMPLES:,}); "
+                          "split the record into parts (e.g. with wfdb.wrsamp)")
+    for f, fmts in files.items():
+        path = base.parent / f
+        if not path.is_file():
+            raise EcgnetError(f"{base}: signal file {f} named in {header.name} is missing")
+        need = sig_len * sum(WFDB_BYTES_PER_SAMPLE.get(fmt, 0) for fmt in fmts)
+        if need > path.stat().st_size + 1024:
+            raise EcgnetError(f"{header}: claims {sig_len:,} samples per lead ({need / 1e6:.1f} MB), but {f} holds "
+                              f"{path.stat().st_size / 1e6:.1f} MB; the record is truncated or its header is wrong")
 
 
 def read_signal_file(path: str | Path, fs: float | None) -> Recording:
@@ -78,6 +99,9 @@ def read_signal_file(path: str | Path, fs: float | None) -> Recording:
         raise EcgnetError(f"{path}: --fs {fs} is not a sampling rate; give the signal's rate in Hz ({MIN_FS:g} to {MAX_FS:g}), e.g. --fs 360")
     if not path.is_file():
         raise EcgnetError(f"{path}: file not found")
+    if path.stat().st_size > MAX_RECORD_SAMPLES * (8 if path.suffix == ".npy" else 32):
+        raise EcgnetError(f"{path}: {path.stat().st_size / 1e9:.1f} GB is more than ecgnet reads at once "
+                          f"({MAX_RECORD_SAMPLES:,} samples); split the signal into parts")
     try:
         signal = np.load(path, allow_pickle=False) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=1)
     except (MemoryError, KeyboardInterrupt):

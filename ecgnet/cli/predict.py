@@ -68,9 +68,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.files and not args.record:
         raise EcgnetError("nothing to predict: give beat files, or a recording with --record PATH")
     check_min_confidence(args.min_confidence)
-    classifier = load_classifier(args)
     if args.record:
-        return predict_record(classifier, args)
+        from ..records import read_recording
+
+        recording = read_recording(args.record, args.lead, args.fs)  # input errors first: before loading a model
+        return predict_record(load_classifier(args), recording, args)
+    classifier = load_classifier(args)
     rows = label_beat_files(classifier, args.files, args.min_confidence)
     if args.json:
         print(json.dumps({"model": classifier.name, "beats": rows}, indent=2))
@@ -89,12 +92,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict_record(classifier, args: argparse.Namespace) -> int:
+def predict_record(classifier, recording, args: argparse.Namespace) -> int:
     from ..atomic import write_text
     from ..labelling import label_record, plot_strip, write_beat_table
-    from ..records import read_recording
 
-    recording = read_recording(args.record, args.lead, args.fs)
     result = label_record(classifier, recording, args.detector, args.min_confidence)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -72,24 +72,19 @@ def paper_r_peaks(signal: np.ndarray, fs: int = SAMPLE_RATE, threshold: float = 
 def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR) -> np.ndarray:
     """R-peak sample indices (at ``fs``) of a raw single-lead signal.
 
-    'gqrs' and 'xqrs' are the QRS detectors of the ``wfdb`` package, run at the
-    signal's own rate; their QRS marks are moved to the R peak (largest deviation
-    from the median within ±75 ms). 'paper' is the paper's 0.9 rule, run at 125 Hz.
+    'sleepecg' (sleepecg's compiled detector), 'gqrs' and 'xqrs' (the ``wfdb`` package)
+    and the 'nk-*' methods (NeuroKit2's cleaning + detector of that name) run at the
+    signal's own rate; their marks are moved to the R peak (largest deviation from the
+    median within ±75 ms), so that every detector cuts beats at the same point. 'paper'
+    is the paper's 0.9 rule, run at 125 Hz. docs/benchmarks.md compares them.
     """
-    from wfdb import processing
-
     signal = np.asarray(signal, dtype=np.float64)
     if method == "paper":
         return np.rint(paper_r_peaks(resample(signal, fs)) * fs / SAMPLE_RATE).astype(np.int64)
-    if method == "gqrs":
-        qrs = processing.gqrs_detect(sig=signal, fs=fs)
-    elif method == "xqrs":
-        detector = processing.XQRS(sig=signal, fs=fs)
-        detector.detect(verbose=False)
-        qrs = detector.qrs_inds
-    else:
+    if method not in DETECTORS:
         raise EcgnetError(f"unknown beat detector {method!r}; choose one of {', '.join(DETECTORS)}")
-    qrs = np.asarray(qrs, dtype=np.int64)
+    qrs = np.asarray(_qrs_marks(signal, fs, method), dtype=np.int64)
+    qrs = qrs[(qrs >= 0) & (qrs < len(signal))]
     if len(qrs) == 0:
         return qrs
     radius = int(round(0.075 * fs))
@@ -99,6 +94,34 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR
         lo, hi = max(0, q - radius), min(len(signal), q + radius + 1)
         out[i] = lo + int(np.argmax(centred[lo:hi]))
     return np.unique(out)
+
+
+# NeuroKit2 detector name -> its cleaning method (the detectors without one of their own use NeuroKit's).
+NEUROKIT_CLEANING = {"neurokit": "neurokit", "pantompkins1985": "pantompkins1985", "hamilton2002": "hamilton2002",
+                     "elgendi2010": "elgendi2010", "engzeemod2012": "engzeemod2012", "kalidas2017": "neurokit",
+                     "rodrigues2021": "neurokit"}
+
+
+def _qrs_marks(signal: np.ndarray, fs: float, method: str) -> np.ndarray:
+    """QRS marks of a library detector (each imported on use: only the chosen one must be installed)."""
+    if method == "sleepecg":
+        from sleepecg import detect_heartbeats
+        return detect_heartbeats(signal, fs)
+    if method in ("gqrs", "xqrs"):
+        from wfdb import processing
+        if method == "gqrs":
+            return processing.gqrs_detect(sig=signal, fs=fs)
+        detector = processing.XQRS(sig=signal, fs=fs)
+        detector.detect(verbose=False)
+        return detector.qrs_inds
+    try:
+        import neurokit2 as nk
+    except ImportError:
+        raise EcgnetError(f"detector {method!r} needs NeuroKit2: pip install neurokit2 (or use --detector {DEFAULT_DETECTOR})") from None
+    name = method.removeprefix("nk-")
+    cleaned = nk.ecg_clean(signal, sampling_rate=fs, method=NEUROKIT_CLEANING[name])
+    _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method=name)
+    return np.asarray(info["ECG_R_Peaks"])
 
 
 @dataclass

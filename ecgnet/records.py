@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import SIGNAL_FILE_SUFFIXES, WFDB_SUFFIXES
+from .constants import EDF_SUFFIXES, SIGNAL_FILE_SUFFIXES, WFDB_SUFFIXES
 from .errors import EcgnetError
 
 # AAMI EC57 beat classes from MIT-BIH annotation symbols (index = class label).
@@ -51,17 +51,12 @@ def read_wfdb(path: str | Path, lead: str | None = None, channel: int | None = N
         head = wfdb.rdheader(str(base))
     except Exception as e:  # wfdb raises many types for a bad header
         raise EcgnetError(f"{header}: unreadable WFDB header ({e})") from None
-    names = list(head.sig_name or [])
+    names = [str(n or "") for n in head.sig_name or []]
     if channel is not None:
         if not 0 <= channel < len(names):
             raise EcgnetError(f"{base}: no channel {channel}; the record has {len(names)} ({', '.join(names)})")
-    elif lead is not None:
-        matches = [i for i, n in enumerate(names) if n.lower() == lead.lower()]
-        if not matches:
-            raise EcgnetError(f"{base}: no lead named {lead!r}; the record has {', '.join(names)}")
-        channel = matches[0]
     else:
-        channel = next((names.index(p) for p in PREFERRED_LEADS if p in names), 0)
+        channel = pick_lead(names, lead, str(base))
     check_claimed_size(head, base, header)
     try:
         record = wfdb.rdrecord(str(base), channels=[channel])
@@ -116,9 +111,57 @@ def read_signal_file(path: str | Path, fs: float | None) -> Recording:
     return Recording(signal, float(fs), "signal", path.stem)
 
 
+def _to_millivolts(unit: str) -> float:
+    """Factor from an EDF physical dimension to mV (1 when the unit is unknown: values are kept as they are)."""
+    return {"uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "mv": 1.0, "v": 1e3}.get(unit.strip().lower(), 1.0)
+
+
+def pick_lead(names: list[str], lead: str | None, source: str) -> int:
+    """Index of ``lead`` (case-insensitive), else of MLII / II, else of the first ECG-like label, else 0."""
+    lower = [n.strip().lower() for n in names]
+    if lead is not None:
+        if lead.strip().lower() not in lower:
+            raise EcgnetError(f"{source}: no lead named {lead!r}; the recording has {', '.join(names)}")
+        return lower.index(lead.strip().lower())
+    for preferred in PREFERRED_LEADS + ("ecg ii", "ecg mlii", "ecg lead ii"):
+        if preferred.lower() in lower:
+            return lower.index(preferred.lower())
+    return next((i for i, n in enumerate(lower) if "ecg" in n or "ekg" in n), 0)
+
+
+def read_edf(path: str | Path, lead: str | None = None) -> Recording:
+    """One lead of an EDF / EDF+ / BDF file (``lead`` by label), in mV where the file states its unit."""
+    import edfio
+
+    path = Path(path)
+    if not path.is_file():
+        raise EcgnetError(f"{path}: file not found")
+    try:
+        edf = edfio.read_edf(path, lazy_load_data=True)
+        signals = list(edf.signals)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - edfio raises ValueError, IndexError, UnicodeDecodeError, ... on damaged headers
+        raise EcgnetError(f"{path}: not a readable EDF/EDF+ file ({e.__class__.__name__}: {str(e)[:120]})") from None
+    if not signals:
+        raise EcgnetError(f"{path}: the EDF file holds no signals")
+    chosen = signals[pick_lead([s.label for s in signals], lead, str(path))]
+    if chosen.samples_per_data_record * edf.num_data_records > MAX_RECORD_SAMPLES:
+        raise EcgnetError(f"{path}: lead {chosen.label} has more samples than ecgnet reads at once ({MAX_RECORD_SAMPLES:,})")
+    try:
+        data = np.asarray(chosen.data, dtype=np.float64) * _to_millivolts(chosen.physical_dimension)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - a truncated data section surfaces only when read
+        raise EcgnetError(f"{path}: cannot read lead {chosen.label} ({e.__class__.__name__}); the file is truncated or damaged") from None
+    return Recording(data, float(chosen.sampling_frequency), chosen.label.strip(), path.stem)
+
+
 def read_recording(path: str | Path, lead: str | None = None, fs: float | None = None) -> Recording:
-    """A WFDB record (path with or without .hea) or a .csv/.npy signal with ``fs``."""
+    """A WFDB record (path with or without .hea), an EDF/EDF+/BDF file, or a .csv/.npy signal with ``fs``."""
     p = Path(path)
+    if p.suffix.lower() in EDF_SUFFIXES:
+        return read_edf(p, lead)
     if p.suffix in SIGNAL_FILE_SUFFIXES:
         return read_signal_file(p, fs)
     if not _record_base(p).with_suffix(".hea").exists():

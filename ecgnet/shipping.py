@@ -74,7 +74,7 @@ def test_figures(best_pt: Path, data_dir: Path) -> dict:
     """Accuracy, macro-F1, per-class figures, ECE and coverage of a checkpoint on its task's full test set."""
     m = evaluate(best_pt, data_dir, device="cpu")
     c = m["calibration"]
-    out = {"data": f"{m['task']} test set, {m['n']} beats", "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+    out = {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
            "per_class": {k: {x: v[x] for x in ("precision", "recall", "f1", "support")} for k, v in m["per_class"].items()},
            "ece_uncalibrated": c["ece_uncalibrated"], "ece": c["ece"], "coverage": c["coverage"]}
     if "roc_auc" in m:
@@ -87,6 +87,15 @@ def test_figures(best_pt: Path, data_dir: Path) -> dict:
     return out
 
 
+def headline_of(t: dict, unseen_patients: bool) -> str:
+    """One line of test figures for ``ecgnet models``: S and V Se / +P for models of unseen patients."""
+    if unseen_patients and "aami" in t:
+        a = t["aami"]["per_class"]
+        return (f"unseen patients: acc {t['aami']['accuracy']:.1f}%, S {a['S']['se']:.0f}/{a['S']['ppv']:.0f}, "
+                f"V {a['V']['se']:.0f}/{a['V']['ppv']:.0f} (Se/+P %)")
+    return f"acc {100 * t['accuracy']:.1f}%, macro-F1 {t['macro_f1']:.3f}" + (f", AUC {t['roc_auc']:.3f}" if "roc_auc" in t else "")
+
+
 def training_files(ckpt: dict) -> dict:
     """SHA-256 of each file the training split was drawn from."""
     folder = Path(ckpt["split"]["data_dir"])
@@ -94,19 +103,18 @@ def training_files(ckpt: dict) -> dict:
     return {"folder": str(folder), "sha256": {f.name: sha256_file(f) for f in files if f is not None}}
 
 
-def ship(run_dir: Path, name: str, description: str, intended_use: str, data_dir: Path, user_data_dir: str = "data",
-         headline: str = "", extra_figures: dict | None = None, out_dir: Path = WEIGHTS_DIR) -> Path:
+def ship(run_dir: Path, name: str, description: str, intended_use: str, data_dir: Path, test_data: str,
+         user_data_dir: str = "data", out_dir: Path = WEIGHTS_DIR) -> Path:
     """Write ``run_dir/best.pt`` as the shipped model ``name`` with its card; returns the .safetensors path.
 
-    ``data_dir`` holds the test data measured now; ``user_data_dir`` is where the card tells
-    ``ecgnet test`` to look by default (the README's place for that data).
+    ``data_dir`` holds the test data measured now (described by ``test_data``);
+    ``user_data_dir`` is where the card tells ``ecgnet test`` to look by default.
     """
     best_pt = Path(run_dir) / "best.pt"
     ckpt = ensure_calibrated(best_pt)
-    figures = {"test": test_figures(best_pt, data_dir), **(extra_figures or {}),
+    figures = {"test": test_figures(best_pt, data_dir) | {"data": test_data},
                "bundled": bundled_figures(Predictor(ckpt, "cpu", source=name))}
-    t = figures["test"]
-    headline = headline or f"acc {100 * t['accuracy']:.1f}%, macro-F1 {t['macro_f1']:.3f} ({t['data'].split(',')[0]})"
+    headline = headline_of(figures["test"], ckpt["config"].get("split_by") == "patients")
     card = {"description": description, "intended_use": intended_use, "limits": LIMITS, "headline": headline,
             "figures": figures, "training_data": training_files(ckpt)}
     ckpt["split"] = ckpt["split"] | {"data_dir": user_data_dir}

@@ -104,7 +104,7 @@ def test_predict_record_from_npy_signal(quick_run, tmp_path, capsys):
     ("short", "shorter than one 10 s window"),
     ("flat", "flat line; no beats can be found"),
     ("all nan", "no finite samples (all NaN)"),
-    ("unknown lead", "no lead named 'V9'; the record has MLII, V1"),
+    ("unknown lead", "no lead named 'V9'; the recording has MLII, V1"),
 ])
 def test_bad_records(quick_run, tmp_path, capsys, case, expect):
     args = []

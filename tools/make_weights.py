@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ecgnet.cli import configure_logging
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.prepare import prepare
 from ecgnet.pretrained import WEIGHTS_DIR
@@ -27,18 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     "mitbih": {
         "config": "config/config.json", "data": "heartbeat", "user_data_dir": "data",
+        "test_data": "mitbih_test.csv: other beats of the same 47 patients (intra-patient)",
         "description": "The paper's 5-class MIT-BIH beat classifier (N, S, V, F, Q), trained on the full Kaggle training file.",
         "intended_use": "Labelling single 187-sample beats cut by the paper's recipe (125 Hz, R peak first); the trunk for transfer. "
                         "Its figures are intra-patient: the test file holds other beats of the same 47 people.",
     },
     "ptbdb-mi": {
         "config": "config/ptbdb_transfer.json", "data": "heartbeat", "user_data_dir": "data", "set": {"pretrained": "mitbih"},
+        "test_data": "20% of the PTB beats, split by beat (patients on both sides)",
         "description": "Myocardial infarction vs normal per beat (PTB Diagnostic, lead II): the shipped 'mitbih' trunk, frozen, with a new head (the paper's transfer).",
         "intended_use": "Per-beat MI screening research on PTB-like lead II beats. Split by beat, as in the paper: patients of the "
                         "test split were seen in training; split by patient the same recipe scores far lower (docs/experiments.md).",
     },
     "mitbih-rr": {
         "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide",
+        "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
         "description": "Rhythm-aware 5-class beat classifier for new patients: the paper's trunk on beats cut 0.25 s before R, "
                        "plus 5 patient-normalised R-R features, class-weighted loss, trained on MIT-BIH DS1 (22 patients).",
         "intended_use": "Labelling whole recordings of patients never seen in training (the default of 'ecgnet predict --record'). "
@@ -76,8 +80,10 @@ def model_card(card: dict) -> str:
              f"split by {card['config'].get('split_by', 'beats')}; best epoch {card['epoch']}; data files "
              + ", ".join(f"`{k}` (SHA-256 `{v[:16]}…`)" for k, v in card["training_data"]["sha256"].items()) + ".",
              f"- **Calibration**: temperature {card['calibration']['temperature']:.3f} fitted on the validation split; "
-             f"test ECE ({card['calibration']['bins']} bins) {t['ece_uncalibrated']:.4f} before, {t['ece']:.4f} after.",
-             "", f"## Test figures ({t['data']})", "",
+             f"test ECE ({card['calibration']['bins']} bins) {t['ece_uncalibrated']:.4f} before, {t['ece']:.4f} after"
+             + (". On this test set the temperature fitted on the validation split does not carry over (ECE rises): "
+                "read this model's probabilities as scores, not as frequencies." if t["ece"] > t["ece_uncalibrated"] else "."),
+             "", f"## Test figures ({t['data']}; {t['n']} beats)", "",
              f"Accuracy {100 * t['accuracy']:.2f}%, macro-F1 {t['macro_f1']:.4f}" + (f", ROC AUC {t['roc_auc']:.4f}" if "roc_auc" in t else "") + ".",
              "", "| class | precision | recall | F1 | beats |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |" for k, v in t["per_class"].items()]
@@ -103,12 +109,13 @@ def main() -> None:
     parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR", help="ship an existing run instead of training")
     args = parser.parse_args()
     configure_process(0, "cpu")
+    configure_logging()
     runs = dict(r.split("=", 1) for r in args.run)
     for name in args.models:
         spec = MODELS[name]
         data_dir = data_for(spec, args)
         run_dir = Path(runs[name]) if name in runs else train_model(name, spec, data_dir)
-        path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["user_data_dir"])
+        path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["test_data"], spec["user_data_dir"])
         card = json.loads(path.with_suffix(".json").read_text())
         (ROOT / "docs" / "models").mkdir(parents=True, exist_ok=True)
         (ROOT / "docs" / "models" / f"{name}.md").write_text(model_card(card))

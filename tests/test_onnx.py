@@ -109,3 +109,16 @@ def test_backend_and_export_misuse_is_one_line_exit_2(tmp_path, monkeypatch, cap
     code = ecgnet(*args)
     err = capsys.readouterr().err
     assert code == 2 and expect in err and err.count("\n") == 1, err
+
+
+def test_shipped_models_export_with_parity_including_rhythm(tmp_path):
+    from ecgnet.labelling import label_record
+    from ecgnet.records import read_recording
+    recording = read_recording(REC_208)
+    for name in ("mitbih-rr", "ptbdb-mi"):
+        assert ecgnet("export", "--checkpoint", name, "--onnx", tmp_path / f"{name}.onnx") == 0
+        onnx_result = label_record(OnnxPredictor(tmp_path / f"{name}.onnx"), recording)
+        torch_result = label_record(Predictor.from_checkpoint(name, "cpu", fast=False), recording)
+        columns = [c for c in torch_result["table"] if c.startswith("p_")]
+        gap = max(np.abs(onnx_result["table"][c] - torch_result["table"][c]).max() for c in columns)
+        assert gap <= 1e-5 and (onnx_result["table"]["name"] == torch_result["table"]["name"]).all()

@@ -1,6 +1,7 @@
 """Raw ECG recordings: WFDB records (PhysioNet) and single-signal CSV/NPY files, and their annotations."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,14 +138,20 @@ def read_edf(path: str | Path, lead: str | None = None) -> Recording:
     if not path.is_file():
         raise EcgnetError(f"{path}: file not found")
     try:
-        edf = edfio.read_edf(path, lazy_load_data=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # edfio's notices of a truncated file: judged below, as an error
+            edf = edfio.read_edf(path, lazy_load_data=True)
         signals = list(edf.signals)
+        claimed = int(path.open("rb").read(256)[236:244].decode("ascii").strip() or -1)
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as e:  # noqa: BLE001 - edfio raises ValueError, IndexError, UnicodeDecodeError, ... on damaged headers
         raise EcgnetError(f"{path}: not a readable EDF/EDF+ file ({e.__class__.__name__}: {str(e)[:120]})") from None
     if not signals:
         raise EcgnetError(f"{path}: the EDF file holds no signals")
+    if claimed > 0 and claimed != edf.num_data_records:
+        raise EcgnetError(f"{path}: the header promises {claimed} data records, the file holds {edf.num_data_records}; "
+                          "the file is truncated (copy it again, or fix the header's record count)")
     chosen = signals[pick_lead([s.label for s in signals], lead, str(path))]
     if chosen.samples_per_data_record * edf.num_data_records > MAX_RECORD_SAMPLES:
         raise EcgnetError(f"{path}: lead {chosen.label} has more samples than ecgnet reads at once ({MAX_RECORD_SAMPLES:,})")

@@ -156,6 +156,30 @@ def test_signal_files_with_fs(tmp_path_factory, array, suffix, fs):
     assert rec is None or (rec.signal.ndim == 1 and np.isfinite(rec.fs) and rec.fs > 0)
 
 
+def test_edf_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("edf")
+
+    @given(damaged((FIXTURES / "edf" / "208.edf").read_bytes()))
+    def prop(data):
+        (folder / "r.edf").write_bytes(data)
+        rec = reads_or_refuses(read_recording, folder / "r.edf")
+        assert rec is None or (rec.signal.ndim == 1 and rec.fs > 0)
+    prop()
+
+
+@given(st.binary(max_size=3000), st.sampled_from(["text", "f32"]))
+def test_stream_input(data, fmt):
+    import io
+    from ecgnet.streaming import BeatStream, sample_chunks
+    stream = BeatStream(360.0, "gqrs")
+    try:
+        for chunk in sample_chunks(io.BytesIO(data), fmt, chunk_bytes=64):
+            stream.push(chunk)
+        stream.finish()
+    except EcgnetError:
+        pass
+
+
 @pytest.mark.parametrize("part", [".safetensors", ".json"])
 def test_model_files(tmp_path_factory, part):
     folder = tmp_path_factory.mktemp("model")

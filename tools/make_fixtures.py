@@ -1,7 +1,8 @@
 """Rebuild tests/fixtures/: one-minute excerpts of four DS1 mitdb records with their annotations
 (208 from the start: N, V, F; 209 from 560 s: 119 S beats; 201 from 1,450 s: S and V; 223 from
 580 s: 94 V beats), and 20 s excerpts of one healthy-control and one myocardial-infarction PTB
-record (lead II).
+record (lead II); and the 208 excerpt as EDF+ (tests/fixtures/edf/208.edf, labels MLII and V1, in uV) to
+check that EDF and WFDB of the same signal give the same beats and labels.
 
     python tools/make_fixtures.py --mitdb ../shared/data/mitdb --ptbdb ../shared/data/ptbdb
 """
@@ -33,6 +34,17 @@ def excerpt(src: Path, dest: Path, seconds: float, annotate: bool, start_s: floa
                    write_dir=str(dest.parent))
 
 
+def edf_copy(record: Path, dest: Path) -> None:
+    """The WFDB excerpt as EDF+, each lead in uV (16-bit, its own physical range): a unit conversion to honour."""
+    from edfio import Edf, EdfSignal
+
+    rec = wfdb.rdrecord(str(record))
+    signals = [EdfSignal(rec.p_signal[:, i] * 1000, rec.fs, label=name, physical_dimension="uV")
+               for i, name in enumerate(rec.sig_name)]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    Edf(signals).write(dest)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mitdb", required=True)
@@ -40,6 +52,7 @@ def main() -> None:
     args = p.parse_args()
     for name, start_s in MITDB_EXCERPTS.items():
         excerpt(Path(args.mitdb) / name, OUT / "mitdb" / name, 60, annotate=True, start_s=start_s)
+    edf_copy(OUT / "mitdb" / "208", OUT / "edf" / "208.edf")
     for reason in ("Healthy control", "Myocardial infarction"):
         header = next(h for h in sorted(Path(args.ptbdb).glob("patient*/*.hea")) if f"Reason for admission: {reason}" in h.read_text())
         excerpt(header.with_suffix(""), OUT / "ptbdb" / header.parent.name / header.stem, 20, annotate=False)

@@ -72,6 +72,10 @@ def run_cli(main: Callable[[list[str]], int], argv: Sequence[str] | None = None)
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # the reader went away (e.g. '| head'): nothing left to say to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except TrainingInterrupted as e:
         done = f"last.pt holds epoch {e.epoch}" if e.epoch else "no epoch was completed"
         print(f"\ninterrupted during epoch {e.epoch + 1}; {done}. Resume with: {e.resume_command}", file=sys.stderr)

@@ -5,17 +5,25 @@
     ecgnet predict --checkpoint log/<run>/best.pt samples/mitbih_beats.npy --json
     ecgnet predict --checkpoint model.onnx --record rec.hea          # ONNX Runtime, no PyTorch
     ecgnet predict --min-confidence 0.9 samples/mitbih_beats.csv    # 'uncertain' below 0.9
+    ecgnet predict --record holter/ --out out/ --workers 4          # every recording in a folder
+    ecgnet predict --record night.edf --lead "ECG II"               # EDF / EDF+
+    my_sensor | ecgnet predict --stream --fs 250                     # beats while the signal comes in
 
 Files hold one or many beats: rows of 187 samples (125 Hz, [0, 1], zero-padded),
 optionally with the true label as a 188th value (.csv/.csv.gz/.csv.xz, .npy, .mat).
-With --record, a whole recording (WFDB record, or a .csv/.npy signal with --fs) is
-cut into beats by the paper's recipe and every beat is labelled.
+With --record, a whole recording (WFDB record, EDF/EDF+/BDF file, or a .csv/.npy signal
+with --fs) is cut into beats by the paper's recipe and every beat is labelled. Several
+recordings (paths, folders searched recursively, globs) are labelled in a process pool:
+one folder per recording under --out and a summary.csv over all; a recording that fails
+is reported with its reason and the others still finish (exit code 1 if any failed).
 """
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 from ..constants import BACKENDS, DEFAULT_DETECTOR, DEFAULT_MODEL, DEFAULT_RECORD_MODEL, DETECTORS, DEVICES, ONNX_SUFFIX
 
@@ -26,13 +34,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help=f"a shipped model name (ecgnet models), a best.pt / last.pt, a .safetensors model file "
                    f"or a .onnx export (default: '{DEFAULT_MODEL}' for beat files, '{DEFAULT_RECORD_MODEL}' for --record)")
     p.add_argument("files", nargs="*", help="beat files")
-    p.add_argument("--record", help="a whole recording: WFDB record path (NAME or NAME.hea) or a .csv/.npy signal with --fs")
-    p.add_argument("--lead", help="--record: lead name (default MLII / II, else the first channel)")
+    p.add_argument("--record", nargs="+", metavar="PATH", help="whole recordings: WFDB records (NAME or NAME.hea), EDF/BDF "
+                   "files, .csv/.npy signals with --fs, folders or globs of them")
+    p.add_argument("--lead", help="--record: lead name (default MLII / II, else the first ECG channel)")
     p.add_argument("--fs", type=float, help="--record: sampling rate of a .csv/.npy signal in Hz")
     p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help=f"--record: beat detector (default {DEFAULT_DETECTOR})")
     p.add_argument("--min-confidence", type=float, metavar="P",
                    help="call a beat 'uncertain' when its calibrated top probability is below P (0 < P < 1)")
-    p.add_argument("--out", default="predictions", help="--record: output folder (beats.csv, summary.json, strip.png)")
+    p.add_argument("--out", default="predictions", help="--record: output folder (beats.csv, summary.json, strip.png; "
+                   "for several recordings one folder each and summary.csv)")
+    p.add_argument("--stream", nargs="?", const="-", metavar="FILE", help="label a live signal: samples from stdin "
+                   "(or FILE), one per line or --format f32; prints each beat as soon as it is cut (needs --fs)")
+    p.add_argument("--format", choices=("text", "f32"), default="text", help="--stream: one number per line, or little-endian float32")
+    p.add_argument("--follow", action="store_true", help="--stream FILE: keep reading as the file grows (like tail -f)")
+    p.add_argument("--workers", type=int, default=0, help="--record with several recordings: processes (default: one per core)")
     p.add_argument("--start", type=float, default=0.0, help="--record: strip start in seconds")
     p.add_argument("--seconds", type=float, default=15.0, help="--record: strip length in seconds")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -43,35 +58,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_classifier(args: argparse.Namespace):
     """The model to label with: ONNX Runtime for .onnx files (torch is never imported then), else PyTorch."""
-    from ..errors import EcgnetError
+    from ..batch import load_classifier as load
 
-    spec = args.checkpoint or (DEFAULT_RECORD_MODEL if args.record else DEFAULT_MODEL)
-    onnx_file = Path(spec).suffix == ONNX_SUFFIX
-    backend = args.backend if args.backend != "auto" else ("onnxruntime" if onnx_file else "torch")
-    if backend == "onnxruntime":
-        if not onnx_file:
-            raise EcgnetError(f"--backend onnxruntime runs .onnx files, not {spec}; export one with "
-                              f"'ecgnet export --checkpoint {spec} --onnx model.onnx'")
-        from ..onnx_backend import OnnxPredictor
-        return OnnxPredictor(spec)
-    from ..inference import Predictor
+    spec = args.checkpoint or (DEFAULT_RECORD_MODEL if args.record or args.stream else DEFAULT_MODEL)
+    if args.backend == "onnxruntime" or Path(spec).suffix == ONNX_SUFFIX:
+        return load(spec, args.backend)
     from ..runtime import configure_process
 
     configure_process(0, args.device)
-    return Predictor.from_checkpoint(spec, args.device)
+    return load(spec, args.backend, args.device)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import EcgnetError
     from ..labelling import check_min_confidence, label_beat_files
 
-    if not args.files and not args.record:
-        raise EcgnetError("nothing to predict: give beat files, or a recording with --record PATH")
+    if not args.files and not args.record and not args.stream:
+        raise EcgnetError("nothing to predict: give beat files, a recording with --record PATH, or --stream")
     check_min_confidence(args.min_confidence)
+    if args.stream:
+        return predict_stream(args)
     if args.record:
+        from ..batch import find_records
         from ..records import read_recording
 
-        recording = read_recording(args.record, args.lead, args.fs)  # input errors first: before loading a model
+        records = find_records(args.record)
+        if len(records) > 1 or Path(args.record[0]).is_dir():
+            return predict_records(records, args)
+        recording = read_recording(records[0], args.lead, args.fs)  # input errors first: before loading a model
         return predict_record(load_classifier(args), recording, args)
     classifier = load_classifier(args)
     rows = label_beat_files(classifier, args.files, args.min_confidence)
@@ -92,17 +106,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def predict_record(classifier, recording, args: argparse.Namespace) -> int:
-    from ..atomic import write_text
-    from ..labelling import label_record, plot_strip, write_beat_table
+def label_job(args: argparse.Namespace):
+    from ..batch import LabelJob
 
-    result = label_record(classifier, recording, args.detector, args.min_confidence)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_beat_table(result, out / "beats.csv")
-    plot_strip(result, recording, out / "strip.png", args.start, args.seconds)
-    s = result["summary"]
-    write_text(out / "summary.json", json.dumps(s, indent=2) + "\n")
+    return LabelJob(args.checkpoint or DEFAULT_RECORD_MODEL, args.backend, args.detector, args.lead, args.fs,
+                    args.min_confidence, args.start, args.seconds)
+
+
+def predict_record(classifier, recording, args: argparse.Namespace) -> int:
+    from ..batch import label_to_folder
+
+    s = label_to_folder(classifier, recording, Path(args.out), label_job(args))
     if args.json:
         print(json.dumps(s, indent=2))
         return 0
@@ -112,5 +126,58 @@ def predict_record(classifier, recording, args: argparse.Namespace) -> int:
         print(f"  {name:<10}{n:>7}  {100 * n / s['classified']:5.1f}%")
     if "ectopic_share" in s:
         print(f"  ectopic (S+V+F): {100 * s['ectopic_share']:.1f}%")
-    print(f"wrote {out}/beats.csv, summary.json, strip.png")
+    print(f"wrote {args.out}/beats.csv, summary.json, strip.png")
+    return 0
+
+
+def predict_records(records: list, args: argparse.Namespace) -> int:
+    """Several recordings in a process pool; exit code 1 when any failed."""
+    import sys
+
+    from ..batch import label_many
+
+    load_classifier(args)  # a bad model is one error here, not one per record
+    rows = label_many(records, Path(args.out), label_job(args), args.workers)
+    failed = [r for r in rows if r["status"] != "ok"]
+    for r in failed:
+        print(f"error: {r['path']}: {r['error']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{len(rows) - len(failed)} of {len(rows)} recordings labelled; wrote {args.out}/summary.csv and one folder per recording")
+    return 1 if failed else 0
+
+
+def predict_stream(args: argparse.Namespace) -> int:
+    """One CSV line per beat (time_s, sample, class, name, probability) as soon as the beat can be cut."""
+    import sys
+
+    from ..errors import EcgnetError
+    from ..labelling import verdicts
+    from ..records import MAX_FS, MIN_FS
+    from ..streaming import BeatStream, sample_chunks
+
+    if args.fs is None or not MIN_FS <= args.fs <= MAX_FS:
+        raise EcgnetError(f"--stream needs the signal's sampling rate: --fs HZ ({MIN_FS:g} to {MAX_FS:g}), e.g. --fs 250")
+    classifier = load_classifier(args)
+    stream = BeatStream(args.fs, args.detector, classifier.before_r_s, wait_for_next_beat=classifier.needs_rhythm)
+    source = sys.stdin.buffer if args.stream == "-" else open(args.stream, "rb")
+    print("time_s,sample,class,name,probability", flush=True)
+    def emit(beats: list) -> None:
+        if not beats:
+            return
+        probs = classifier.predict_proba(np.stack([b.beat for b in beats]), np.stack([b.rhythm for b in beats]))
+        top, names = verdicts(probs, classifier.class_names, args.min_confidence)
+        for b, k, name, p in zip(beats, top, names, probs.max(1)):
+            print(f"{b.sample / args.fs:.3f},{b.sample},{k},{name},{p:.4f}", flush=True)
+
+    try:
+        for chunk in sample_chunks(source, args.format, args.follow):
+            emit(stream.push(chunk))
+        emit(stream.finish())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
     return 0

@@ -1,0 +1,91 @@
+"""Whole recordings in bulk: EDF input, library R-peak detectors, folders of recordings in a process pool."""
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from wfdb import processing
+
+from ecgnet.batch import find_records, output_names
+from ecgnet.errors import EcgnetError
+from ecgnet.inference import Predictor
+from ecgnet.labelling import label_record
+from ecgnet.preprocess import detect_r_peaks
+from ecgnet.records import read_beat_annotations, read_recording, read_wfdb
+from helpers import FIXTURES, ecgnet
+
+EDF_208 = FIXTURES / "edf" / "208.edf"
+REC_208 = FIXTURES / "mitdb" / "208"
+
+
+def test_edf_and_wfdb_of_the_same_excerpt_give_the_same_beats_and_labels():
+    edf, wfdb_rec = read_recording(EDF_208), read_recording(REC_208)
+    assert edf.lead == wfdb_rec.lead == "MLII" and edf.fs == wfdb_rec.fs == 360
+    np.testing.assert_allclose(edf.signal, wfdb_rec.signal, atol=1e-4)  # uV in the file, mV here
+    predictor = Predictor.from_checkpoint("mitbih-rr", "cpu")
+    a, b = label_record(predictor, edf), label_record(predictor, wfdb_rec)
+    assert (a["table"]["sample"] == b["table"]["sample"]).all() and (a["table"]["name"] == b["table"]["name"]).all()
+    np.testing.assert_allclose(a["table"]["probability"], b["table"]["probability"], atol=1e-3)
+
+
+def test_edf_lead_by_name_and_bad_edf_files(tmp_path):
+    assert read_recording(EDF_208, lead="v1").lead == "V1"
+    with pytest.raises(EcgnetError, match="no lead named 'V9'; the recording has MLII, V1"):
+        read_recording(EDF_208, lead="V9")
+    (tmp_path / "cut.edf").write_bytes(EDF_208.read_bytes()[:5000])
+    (tmp_path / "junk.edf").write_bytes(b"0       not an edf header" * 20)
+    for name in ("cut.edf", "junk.edf", "missing.edf"):
+        with pytest.raises(EcgnetError, match="EDF|not found|truncated"):
+            read_recording(tmp_path / name).signal.sum()
+
+
+@pytest.mark.parametrize("method, se, ppv", [
+    ("gqrs", 0.98, 0.99), ("nk-neurokit", 0.99, 0.99),
+    ("sleepecg", 0.93, 0.98),   # misses beats of PVC-rich stretches: 26 of 106 in the first minute of 208
+])
+def test_library_detectors_find_the_annotated_beats(method, se, ppv):
+    tp = fp = fn = 0
+    for name in ("201", "208", "209", "223"):
+        rec = read_wfdb(FIXTURES / "mitdb" / name)
+        ref, _ = read_beat_annotations(FIXTURES / "mitdb" / name)
+        c = processing.compare_annotations(ref, detect_r_peaks(rec.signal, rec.fs, method), int(0.15 * rec.fs))
+        tp, fp, fn = tp + c.tp, fp + c.fp, fn + c.fn
+    assert tp / (tp + fn) >= se and tp / (tp + fp) >= ppv, (method, tp, fp, fn)
+
+
+def test_find_records_in_folders_globs_and_names(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        for f in REC_208.parent.glob("208.*"):
+            shutil.copy(f, tmp_path / sub / f.name)
+    shutil.copy(EDF_208, tmp_path / "a" / "night.EDF")
+    records = find_records([str(tmp_path)])
+    assert records == [tmp_path / "a" / "208", tmp_path / "a" / "night.EDF", tmp_path / "b" / "208"]
+    assert output_names(records) == ["a_208", "a_night", "b_208"]
+    assert find_records([str(tmp_path / "*" / "*.hea"), str(tmp_path / "a" / "208.hea")]) == [tmp_path / "a" / "208", tmp_path / "b" / "208"]
+    with pytest.raises(EcgnetError, match="no file matches"):
+        find_records([str(tmp_path / "*.xyz")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EcgnetError, match="no recordings in this folder"):
+        find_records([str(tmp_path / "empty")])
+
+
+@pytest.mark.slow
+def test_a_folder_is_labelled_in_a_pool_and_one_bad_record_does_not_stop_it(tmp_path, capsys):
+    src = tmp_path / "in"
+    shutil.copytree(FIXTURES / "mitdb", src)
+    shutil.copy(EDF_208, src / "edf208.edf")
+    (src / "broken.hea").write_text("broken 1 360 1000\nbroken.dat 16 200 11 0 0 0 0 MLII\n")
+    code = ecgnet("predict", "--record", src, "--out", tmp_path / "out", "--workers", "2")
+    captured = capsys.readouterr()
+    assert code == 1 and "5 of 6 recordings labelled" in captured.out and "broken" in captured.err
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    assert [r["record"] for r in rows] == ["201", "208", "209", "223", "broken", "edf208"]
+    bad = next(r for r in rows if r["record"] == "broken")
+    assert bad["status"] == "failed" and "broken.dat" in bad["error"]
+    by_name = {r["record"]: r for r in rows}
+    assert by_name["208"]["N"] == by_name["edf208"]["N"] and by_name["208"]["V"] == by_name["edf208"]["V"]
+    for name in ("201", "208", "edf208"):
+        summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
+        assert summary["classified"] == int(by_name[name]["beats"]) and (tmp_path / "out" / name / "strip.png").exists()

@@ -13,6 +13,7 @@ import io
 import logging
 import lzma
 import math
+import multiprocessing
 import os
 import zlib
 from pathlib import Path
@@ -184,6 +185,43 @@ def _write_cache(target: Path, beats: np.ndarray, labels: np.ndarray) -> None:
         log.warning("cannot write parse cache in %s (%s); set ECGNET_CACHE_DIR to a writable folder", target.parent, e.strerror)
 
 
+def _loadmat(path: str) -> dict:
+    import scipy.io
+    return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+
+
+def _loadmat_isolated(path: Path) -> dict:
+    """The arrays of a .mat file, parsed in a forked child: scipy's parser crashes the whole
+    process (segmentation fault) on some damaged files (found by tests/test_fuzz.py)."""
+    import scipy.io  # noqa: F401 - imported once here, not in every child
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: parse in-process
+        return _loadmat(str(path))
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_loadmat_into, args=(str(path), send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        ok, value = receive.recv()
+    except EOFError:  # the child died without answering
+        child.join()
+        raise EcgnetError(f"{path}: the .mat parser crashed on this file (signal {-child.exitcode}), so it is damaged; "
+                          "save it again with scipy.io.savemat or MATLAB -v7") from None
+    child.join()
+    if not ok:
+        raise value
+    return value
+
+
+def _loadmat_into(path: str, send) -> None:
+    try:
+        send.send((True, _loadmat(path)))
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which reports it
+        send.send((False, e))
+
+
 def _load_array(path: Path) -> np.ndarray:
     """The one array of a .npy file or a Kaggle-style .mat file ('data', or its only array)."""
     name = path.name.lower()
@@ -194,12 +232,12 @@ def _load_array(path: Path) -> np.ndarray:
             raise
         except Exception as e:  # noqa: BLE001 - numpy's header parser raises ValueError, SyntaxError, TokenError, ... on damage
             raise EcgnetError(f"{path}: not a readable .npy array ({e.__class__.__name__}); save it with numpy.save") from None
-    import scipy.io
     try:
-        mat = scipy.io.loadmat(path)
+        arrays = _loadmat_isolated(path)
+    except EcgnetError:
+        raise
     except Exception as e:  # scipy's MAT parser raises many types (IndexError, ValueError, ...) on damaged files
         raise EcgnetError(f"{path}: not a readable .mat file ({e.__class__.__name__}: {e}); save it with scipy.io.savemat or MATLAB -v7") from None
-    arrays = {k: v for k, v in mat.items() if not k.startswith("__")}
     if "data" in arrays:
         return arrays["data"]
     if len(arrays) == 1:

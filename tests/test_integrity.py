@@ -128,3 +128,10 @@ def test_a_record_of_one_sample_is_refused(tmp_path, capsys):
     code = ecgnet("predict", "--record", tmp_path / "one.npy", "--fs", "360")
     err = capsys.readouterr().err
     assert code == 2 and "shorter than one 10 s window" in err and err.count("\n") == 1, err
+
+
+def test_a_mat_file_that_crashes_scipys_parser_is_refused_not_fatal(capsys):
+    """A byte-flipped .mat found by the fuzz tests: scipy.io.loadmat dies of a segmentation fault on it."""
+    code = ecgnet("predict", "--checkpoint", "mitbih", FIXTURES / "damaged" / "scipy_segfault.mat")
+    err = capsys.readouterr().err
+    assert code == 2 and "the .mat parser crashed on this file" in err and err.count("\n") == 1

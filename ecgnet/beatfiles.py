@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_write
+from .checksums import verify_listed
 from .constants import BEAT_CSV_SUFFIXES, BEAT_FILE_SUFFIXES, BEAT_LENGTH, SAMPLE_RATE
 from .errors import EcgnetError
 
@@ -167,6 +168,7 @@ def read_beats(path: str | Path, n_classes: int | None = None, use_cache: bool =
         except (OSError, ValueError, KeyError, zlib.error, EOFError):
             beats = labels = None  # a damaged cache entry is rebuilt from the source
     if beats is None:
+        verify_listed(path)  # parsed from the file: check it against SHA256SUMS (a cache hit was checked when cached)
         table = read_table(path)
         labels = check_labels(table[:, -1], str(path))
         beats = np.ascontiguousarray(table[:, :-1], dtype=np.float32)
@@ -216,6 +218,8 @@ def _loadmat_isolated(path: Path) -> dict:
 
 
 def _loadmat_into(path: str, send) -> None:
+    import faulthandler
+    faulthandler.disable()  # in this child a crash is expected and reported by the parent, not dumped
     try:
         send.send((True, _loadmat(path)))
     except Exception as e:  # noqa: BLE001 - handed to the parent, which reports it

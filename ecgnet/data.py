@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from .atomic import write_text
+from .checksums import verify_listed
 from .beatfiles import read_beats
 from .constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from .errors import EcgnetError
@@ -122,6 +123,7 @@ def resolve_data_dir(data_dir: str | Path, task: Task) -> Path:
 
 def read_index(path: Path, n_beats: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Records (n,) and rhythm features (n, 4) or None from a ``<stem>_index.csv`` side file."""
+    verify_listed(path)
     try:
         index = pd.read_csv(path, dtype={"record": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .beatfiles import write_beats_csv
+from .checksums import write_sums
 from .constants import MITBIH, PTBDB, SAMPLE_RATE
 from .errors import EcgnetError
 from .preprocess import detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
@@ -176,7 +177,7 @@ def prepare(database: str, src: str | Path, out: str | Path = "data", split: str
     """
     # ecgnet.data imports torch; imported here so that the CLI's parser (which reads this
     # module's choices and docstring) stays importable on the torch-free ONNX Runtime path.
-    from .data import write_recipe
+    from .data import recipe_path, write_recipe
 
     src, out = Path(src), Path(out)
     if not 0 <= before_r_s <= 1:
@@ -184,10 +185,14 @@ def prepare(database: str, src: str | Path, out: str | Path = "data", split: str
     if database == "mitdb":
         prepare_mitdb(src, out, split, seed, positions, before_r_s)
         write_recipe(out, MITBIH, {"database": database, "split": split, "seed": seed, "positions": positions, "before_r_s": before_r_s})
+        task = MITBIH
     elif database == "ptbdb":
         if before_r_s:
             raise EcgnetError("--before-r is for mitdb; ptbdb keeps the paper's cut, as the published PTB data")
         prepare_ptbdb(src, out)
         write_recipe(out, PTBDB, {"database": database})
+        task = PTBDB
     else:
         raise EcgnetError(f"unknown database {database!r}; choose one of {', '.join(DATABASES)}")
+    stems = task.train_stems + task.test_stems
+    write_sums(out, [f"{stem}{suffix}" for stem in stems for suffix in (".csv", "_index.csv")] + [recipe_path(out, task).name])

@@ -9,12 +9,12 @@ model file, or a best.pt / last.pt) into one checkpoint dict.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from .atomic import write_bytes
+from .checksums import sha256_bytes, sha256_file  # noqa: F401 - sha256_file: public here too
 from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint
 from .constants import MODEL_FILE_SUFFIX, ONNX_SUFFIX
 from .errors import EcgnetError
@@ -24,19 +24,6 @@ MODEL_FILE_KIND = "ecgnet-model"
 # Keys of a checkpoint a model file carries over (everything but weights and optimiser state).
 CARRIED_KEYS = ("task", "class_names", "model_name", "model_args", "recipe", "calibration", "config", "split",
                 "epoch", "step", "val_metrics", "versions", "pretrained")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_card(path: str | Path) -> dict:

@@ -18,7 +18,8 @@ from .evaluation import calibrate, evaluate
 from .inference import Predictor
 from .labelling import label_record
 from .metrics import aami_scores
-from .pretrained import WEIGHTS_DIR, sha256_file, write_model_file
+from .checksums import sha256_file
+from .pretrained import WEIGHTS_DIR, write_model_file
 from .records import read_recording
 
 BUNDLED_RECORD = BUNDLED_DIR / "records" / "208"   # first minute of MIT-BIH record 208 (N, V and F beats)

@@ -13,10 +13,10 @@ from helpers import ENV, ROOT, SAMPLES
 
 # Each module may import from its own layer and the ones below, never from above.
 LAYERS = [
-    {"errors", "constants", "atomic"},
+    {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling"},
-    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping"},
+     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming"},
+    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch"},
     {"cli", "__main__"},
 ]
 

@@ -56,7 +56,7 @@ def test_train_test_predict_end_to_end(tmp_path):
     ("train", ["--resume", "log/no-such-run"], "no-such-run/last.pt not found"),
     ("test", ["--checkpoint", "missing.pt"], "checkpoint missing.pt not found"),
     ("predict", ["--checkpoint", "missing.pt", "x.csv"], "checkpoint missing.pt not found"),
-    ("predict", ["--checkpoint", "missing.pt"], "nothing to predict: give beat files, or a recording with --record"),
+    ("predict", ["--checkpoint", "missing.pt"], "nothing to predict: give beat files, a recording with --record PATH, or --stream"),
 ])
 def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, command, args, expect):
     monkeypatch.chdir(tmp_path)
@@ -67,7 +67,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, command, 
         assert err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["train", "test", "predict", "prepare"])
+@pytest.mark.parametrize("command", ["train", "test", "predict", "prepare", "export", "models"])
 def test_every_subcommand_documents_itself(capsys, command):
     with pytest.raises(SystemExit) as done:
         ecgnet(command, "--help")

@@ -50,10 +50,10 @@ class OnnxPredictor:
         self._check_graph(path)
 
     def _metadata(self, path: Path) -> dict:
-        text = self.session.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)
         try:
+            text = self.session.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)
             meta = json.loads(text) if text else None
-        except json.JSONDecodeError:
+        except (UnicodeDecodeError, json.JSONDecodeError, RuntimeError):  # damaged metadata strings
             meta = None
         if not isinstance(meta, dict) or meta.get("kind") != ONNX_KIND or not meta.get("class_names") or "task" not in meta:
             raise EcgnetError(f"{path} is an ONNX model without ecgnet metadata (a model of another tool or task); "
@@ -81,8 +81,14 @@ class OnnxPredictor:
             feeds["rhythm"] = rhythm_inputs(np.asarray(rhythm))
         if len(x) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        parts = [self.session.run(["probabilities"], {k: v[i:i + CHUNK] for k, v in feeds.items()})[0] for i in range(0, len(x), CHUNK)]
-        return np.concatenate(parts)
+        try:
+            parts = [self.session.run(["probabilities"], {k: v[i:i + CHUNK] for k, v in feeds.items()})[0] for i in range(0, len(x), CHUNK)]
+        except Exception as e:  # noqa: BLE001 - onnxruntime's own error types: a graph that loads but cannot run
+            raise EcgnetError(f"{self.name}: the ONNX model failed to run ({e.__class__.__name__}); export it again") from None
+        probs = np.concatenate(parts)
+        if probs.shape != (len(x), len(self.class_names)) or not np.isfinite(probs).all():
+            raise EcgnetError(f"{self.name}: the ONNX model returned {probs.shape} values that are not probabilities; export it again")
+        return probs
 
     def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
         """Class names (n,) for beats (n, 187) [and rhythm features (n, 4)]."""

@@ -72,20 +72,27 @@ def test_find_records_in_folders_globs_and_names(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_folder_is_labelled_in_a_pool_and_one_bad_record_does_not_stop_it(tmp_path, capsys):
+def test_a_folder_is_labelled_in_a_pool_and_bad_recordings_do_not_stop_it(tmp_path, capsys):
+    from edfio import Edf, EdfSignal
     src = tmp_path / "in"
     shutil.copytree(FIXTURES / "mitdb", src)
     shutil.copy(EDF_208, src / "edf208.edf")
-    (src / "broken.hea").write_text("broken 1 360 1000\nbroken.dat 16 200 11 0 0 0 0 MLII\n")
-    code = ecgnet("predict", "--record", src, "--out", tmp_path / "out", "--workers", "2")
+    for f in (FIXTURES / "mitdb").glob("201.*"):                     # a truncated .dat
+        shutil.copy(f, src / f.name.replace("201", "cut"))
+    (src / "cut.hea").write_text((src / "cut.hea").read_text().replace("201 2 360", "cut 2 360").replace("201.dat", "cut.dat"))
+    (src / "cut.dat").write_bytes((src / "cut.dat").read_bytes()[:20000])
+    Edf([EdfSignal(np.zeros(3600), 360, label="EEG Fpz-Cz")]).write(src / "eeg.edf")   # no matching lead
+    (src / "empty.csv").write_text("")                                                # an empty signal
+    code = ecgnet("predict", "--record", src, "--out", tmp_path / "out", "--workers", "2", "--lead", "MLII", "--fs", "360")
     captured = capsys.readouterr()
-    assert code == 1 and "5 of 6 recordings labelled" in captured.out and "broken" in captured.err
-    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
-    assert [r["record"] for r in rows] == ["201", "208", "209", "223", "broken", "edf208"]
-    bad = next(r for r in rows if r["record"] == "broken")
-    assert bad["status"] == "failed" and "broken.dat" in bad["error"]
-    by_name = {r["record"]: r for r in rows}
-    assert by_name["208"]["N"] == by_name["edf208"]["N"] and by_name["208"]["V"] == by_name["edf208"]["V"]
+    assert code == 1 and "5 of 8 recordings labelled" in captured.out
+    rows = {r["record"]: r for r in csv.DictReader((tmp_path / "out" / "summary.csv").open())}
+    assert sorted(rows) == ["201", "208", "209", "223", "cut", "edf208", "eeg", "empty"]
+    assert "the record is truncated" in rows["cut"]["error"] and "no lead named 'MLII'" in rows["eeg"]["error"]
+    assert "empty" in rows["empty"]["error"] or "not a numeric" in rows["empty"]["error"] or "shorter" in rows["empty"]["error"]
+    for name in ("cut", "eeg", "empty"):
+        assert rows[name]["status"] == "failed" and name in captured.err
+    assert rows["208"]["N"] == rows["edf208"]["N"] and rows["208"]["V"] == rows["edf208"]["V"]
     for name in ("201", "208", "edf208"):
         summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
-        assert summary["classified"] == int(by_name[name]["beats"]) and (tmp_path / "out" / name / "strip.png").exists()
+        assert summary["classified"] == int(rows[name]["beats"]) and (tmp_path / "out" / name / "strip.png").exists()

@@ -111,6 +111,7 @@ def test_backend_and_export_misuse_is_one_line_exit_2(tmp_path, monkeypatch, cap
     assert code == 2 and expect in err and err.count("\n") == 1, err
 
 
+@pytest.mark.slow
 def test_shipped_models_export_with_parity_including_rhythm(tmp_path):
     from ecgnet.labelling import label_record
     from ecgnet.records import read_recording

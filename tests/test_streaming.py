@@ -39,6 +39,7 @@ def test_streamed_beats_match_the_offline_recording():
     assert latency.max() <= 3.0 and (np.diff(samples) > 0).all()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_two_hours_of_a_looped_record():
     rec = read_recording(REC_208)
     stream = BeatStream(rec.fs, "sleepecg")              # the fast detector: 7,200 detections in a few seconds

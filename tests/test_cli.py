@@ -39,7 +39,7 @@ def test_train_test_predict_end_to_end(tmp_path):
 
     pred = run_script(["-m", "ecgnet", "predict", "--checkpoint", run_dir / "best.pt", SAMPLES / "mitbih_beats.csv",
                        SAMPLES / "mitbih_beats.npy", SAMPLES / "mitbih_beats.mat", "--json"], cwd=tmp_path)
-    rows = json.loads(pred.stdout)
+    rows = json.loads(pred.stdout)["beats"]
     assert len(rows) == 30 and sum("true_class" in r for r in rows) == 10
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in rows)
 

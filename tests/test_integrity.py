@@ -95,7 +95,7 @@ def test_prepare_killed_at_any_moment_leaves_only_whole_files(tmp_path):
     command = [sys.executable, "-m", "ecgnet", "prepare", "mitdb", "--src", str(src), "--split", "random", "--out"]
     subprocess.run(command + [str(tmp_path / "whole")], env=ENV, check=True, capture_output=True, timeout=300)
     reference = {p.name: p.read_bytes() for p in (tmp_path / "whole").iterdir()}
-    assert len(reference) == 5
+    assert len(reference) == 6  # 2 CSVs, 2 side files, the recipe, SHA256SUMS
     for i, delay in enumerate(np.linspace(0.8, 4.0, 9)):
         out = tmp_path / f"killed{i}"
         proc = subprocess.Popen(command + [str(out)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from helpers import ROOT, SAMPLES, ecgnet, train_small
-from ecgnet.checkpoint import load_checkpoint
+from ecgnet.checkpoint import load_checkpoint, save_checkpoint
 from ecgnet.config import Config
 from ecgnet.data import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
@@ -63,7 +63,7 @@ def test_bad_pretrained_checkpoints(pretrained, tmp_path):
         build_model(Config(task="ptbdb", mode="frozen", pretrained=str(tmp_path / "ptb" / "best.pt")), 2, torch.device("cpu"))
     ckpt = load_checkpoint(pretrained)
     narrow = ckpt | {"model_args": ckpt["model_args"] | {"channels": 16}}
-    torch.save(narrow, tmp_path / "narrow.pt")
+    save_checkpoint(tmp_path / "narrow.pt", narrow)  # a valid checksum: the architecture check is what refuses it
     with pytest.raises(EcgnetError, match="channels=16, this model has 32; the architectures do not match"):
         build_model(Config(task="ptbdb", mode="frozen", pretrained=str(tmp_path / "narrow.pt")), 2, torch.device("cpu"))
 

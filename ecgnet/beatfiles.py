@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib
 import hashlib
 import io
 import logging
@@ -195,7 +196,7 @@ def _loadmat(path: str) -> dict:
 def _loadmat_isolated(path: Path) -> dict:
     """The arrays of a .mat file, parsed in a forked child: scipy's parser crashes the whole
     process (segmentation fault) on some damaged files (found by tests/test_fuzz.py)."""
-    import scipy.io  # noqa: F401 - imported once here, not in every child
+    importlib.import_module("scipy.io")  # imported once here, not in every child
 
     try:
         context = multiprocessing.get_context("fork")

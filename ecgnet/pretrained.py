@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from .atomic import write_bytes
-from .checksums import sha256_bytes, sha256_file  # noqa: F401 - sha256_file: public here too
+from .checksums import sha256_bytes
 from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint
 from .constants import MODEL_FILE_SUFFIX, ONNX_SUFFIX
 from .errors import EcgnetError

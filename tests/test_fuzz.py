@@ -11,7 +11,6 @@ import gzip
 import io
 import lzma
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,7 +168,6 @@ def test_edf_files(tmp_path_factory):
 
 @given(st.binary(max_size=3000), st.sampled_from(["text", "f32"]))
 def test_stream_input(data, fmt):
-    import io
     from ecgnet.streaming import BeatStream, sample_chunks
     stream = BeatStream(360.0, "gqrs")
     try:

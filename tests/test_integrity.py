@@ -11,7 +11,7 @@ import torch
 
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.errors import EcgnetError
-from helpers import ENV, FIXTURES, ROOT, SAMPLES, ecgnet
+from helpers import ENV, FIXTURES, SAMPLES, ecgnet
 
 
 def flip_bytes(data: bytes, n: int, seed: int) -> bytes:

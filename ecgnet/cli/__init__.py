@@ -13,9 +13,10 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EcgnetError, TrainingInterrupted
-from . import export, models, predict, prepare, test, train
+from . import app, export, models, predict, prepare, test, train
 
-COMMANDS = {"train": train, "test": test, "predict": predict, "prepare": prepare, "export": export, "models": models}
+COMMANDS = {"train": train, "test": test, "predict": predict, "prepare": prepare, "export": export, "models": models,
+            "app": app}
 
 
 class _ConsoleHandler(logging.Handler):

@@ -1,0 +1,166 @@
+"""From uploads to library calls, for the web page: models, recordings and beat files, cached per upload.
+
+Uploaded files are written to a temporary folder that is removed as soon as they are read;
+models and results are cached (Streamlit's caches), so a page change does not redo work.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MODEL_FILE_SUFFIX, SIGNAL_FILE_SUFFIXES
+from ..errors import EcgnetError
+from ..explain import attribution
+from ..inference import Predictor
+from ..labelling import label_beat_files, label_record, write_beat_table
+from ..metrics import classification_metrics, format_report
+from ..pretrained import resolve_checkpoint, shipped_names
+from ..records import read_recording
+from ..rhythm import RHYTHM_FEATURES
+from ..shipping import BUNDLED_RECORD
+
+AUTO_MODEL = f"default ({DEFAULT_MODEL} for beats, {DEFAULT_RECORD_MODEL} for recordings)"
+EXAMPLE = (("example", b""),)
+MAX_UPLOAD_MB = 200  # also the server's limit: ecgnet app passes it to Streamlit
+
+
+@contextmanager
+def upload_folder() -> Iterator[Path]:
+    """A temporary folder for uploads, removed on exit; errors name the uploaded file, not the folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            yield Path(tmp)
+        except EcgnetError as e:
+            raise EcgnetError(str(e).replace(f"{tmp}/", "")) from None
+
+
+def files_of(uploads) -> tuple[tuple[str, bytes], ...]:
+    """(name, bytes) of each uploaded file: hashable, so results are cached per upload."""
+    return tuple((u.name, u.getvalue()) for u in uploads or [])
+
+
+def model_choices(log_dir: Path = Path("log")) -> list[str]:
+    """Shipped model names, then the best.pt of every run under ``log_dir``."""
+    runs = sorted(str(p) for p in log_dir.glob("*/best.pt")) if log_dir.is_dir() else []
+    return shipped_names() + runs
+
+
+@st.cache_resource(max_entries=4)
+def _load(spec: str, files: tuple[tuple[str, bytes], ...]) -> Predictor:
+    if not files:
+        return Predictor.from_checkpoint(spec, "cpu")
+    with upload_folder() as tmp:
+        paths = [tmp / Path(name).name for name, _ in files]
+        for path, (_, data) in zip(paths, files):
+            path.write_bytes(data)
+        main = next((p for p in paths if p.suffix in (".pt", MODEL_FILE_SUFFIX)), None)
+        if main is None:
+            raise EcgnetError("upload a checkpoint: a .pt file, or a .safetensors file with its .json card")
+        return Predictor(resolve_checkpoint(main), "cpu", source=main.name)
+
+
+def classifier(settings: dict, for_recording: bool) -> Predictor:
+    """The chosen model (an uploaded checkpoint wins), loaded once."""
+    spec = settings["model"]
+    if spec == AUTO_MODEL:
+        spec = DEFAULT_RECORD_MODEL if for_recording else DEFAULT_MODEL
+    return _load(spec, settings["checkpoint_files"])
+
+
+def _write(files: tuple[tuple[str, bytes], ...], folder: Path) -> Path:
+    """Write uploads into ``folder``; the recording among them (a .hea, an EDF, or a .csv/.npy signal)."""
+    total = sum(len(d) for _, d in files)
+    if total > MAX_UPLOAD_MB * 1e6:
+        raise EcgnetError(f"the upload is {total / 1e6:.0f} MB, more than {MAX_UPLOAD_MB} MB; label it with 'ecgnet predict --record'")
+    paths = []
+    for name, data in files:
+        path = folder / Path(name).name
+        path.write_bytes(data)
+        paths.append(path)
+    for suffixes in ((".hea",), EDF_SUFFIXES, SIGNAL_FILE_SUFFIXES):
+        found = [p for p in paths if p.suffix.lower() in suffixes]
+        if found:
+            return found[0]
+    raise EcgnetError(f"no recording among {', '.join(p.name for p in paths)}: upload a WFDB .hea with its .dat, "
+                      "an EDF file, or a .csv/.npy signal (with its sampling rate in the sidebar)")
+
+
+@st.cache_data(max_entries=8, show_spinner="Labelling the recording…")
+def _label(files: tuple[tuple[str, bytes], ...], model_name: str, _classifier: Predictor, detector: str, lead: str | None,
+           fs: float | None, min_confidence: float | None) -> dict:
+    with upload_folder() as tmp:
+        path = BUNDLED_RECORD if files == EXAMPLE else _write(files, tmp)
+        recording = read_recording(path, lead, fs)
+    result = label_record(_classifier, recording, detector, min_confidence)
+    return result | {"fs": recording.fs, "lead": recording.lead, "seconds": len(result["signal"]) / recording.fs}
+
+
+def label(files: tuple[tuple[str, bytes], ...], model: Predictor, settings: dict) -> dict:
+    """``label_record`` of the uploaded (or example) recording, computed once per upload and settings."""
+    return _label(files, model.name, model, settings["detector"], settings["lead"], settings["fs"], settings["min_confidence"])
+
+
+def classify_beats(files: tuple[tuple[str, bytes], ...], model: Predictor, settings: dict) -> tuple[pd.DataFrame, np.ndarray, dict | None]:
+    """Per-beat rows of an uploaded beat file, its beats, and metrics when it holds labels."""
+    from ..beatfiles import read_beats_file
+
+    if len(files) != 1:
+        raise EcgnetError("upload one beat file (.csv, .csv.gz, .csv.xz, .npy or .mat)")
+    with upload_folder() as tmp:
+        path = tmp / Path(files[0][0]).name
+        path.write_bytes(files[0][1])
+        beats, labels = read_beats_file(path)
+        rows = label_beat_files(model, [str(path)], settings["min_confidence"])
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in ("file", "probabilities")} | r["probabilities"] for r in rows])
+    metrics = None
+    if labels is not None:
+        probs = model.predict_proba(beats)
+        metrics = classification_metrics(labels, probs.argmax(1), tuple(model.class_names), probs)
+    return frame, beats, metrics
+
+
+def report_text(metrics: dict) -> str:
+    return format_report(metrics)
+
+
+def next_beat(names: np.ndarray, kind: str, current: int) -> int:
+    """Index of the next beat named ``kind`` after ``current`` (wrapping round), or ``current`` if none."""
+    hits = np.flatnonzero(np.asarray(names) == kind)
+    if not len(hits):
+        return current
+    later = hits[hits > current]
+    return int(later[0] if len(later) else hits[0])
+
+
+def clicked_beat(event) -> int | None:
+    """The beat index of a clicked marker on the strip, if any."""
+    points = (getattr(event, "selection", None) or {}).get("points", []) if event else []
+    for point in points:
+        data = point.get("customdata")
+        if data is not None:
+            return int(data[0] if isinstance(data, (list, tuple)) else data)
+    return None
+
+
+def beat_attribution(result: dict, model: Predictor, i: int) -> np.ndarray:
+    rhythm = np.array([result["table"][c][i] for c in RHYTHM_FEATURES], dtype=np.float32)
+    return attribution(model, result["beats"][i], rhythm)
+
+
+def beats_csv(result: dict) -> bytes:
+    """Byte for byte the beats.csv of ``ecgnet predict --record``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_beat_table(result, Path(tmp) / "beats.csv")
+        return (Path(tmp) / "beats.csv").read_bytes()
+
+
+def summary_json(result: dict) -> bytes:
+    """Byte for byte the summary.json of ``ecgnet predict --record``."""
+    return (json.dumps(result["summary"], indent=2) + "\n").encode()

@@ -103,6 +103,15 @@ def test_bad_uploads_show_the_clis_message(tmp_path, kind, name, content, expect
     assert "/tmp" not in at.error[0].value                      # the user's file name, not the server's temp folder
 
 
+def test_a_recording_without_beats_shows_the_message(tmp_path):
+    np.save(tmp_path / "flat.npy", np.full(20 * 360, 0.3))
+    at = page()
+    at.sidebar.number_input[0].set_value(360.0).run()
+    upload(at, tmp_path / "flat.npy")
+    assert len(at.error) == 1
+    assert "signal is a flat line; no beats can be found" in at.error[0].value
+
+
 def test_a_foreign_checkpoint_upload_is_refused(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"not a checkpoint at all")
     at = page()

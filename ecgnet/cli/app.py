@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     page = Path(__file__).resolve().parents[1] / "webapp" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.address", args.address, "--server.port", str(args.port),
-               "--server.headless", "true", "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false"]
+               "--server.headless", "true", "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ DEFAULT_MODEL = "mitbih"             # shipped model for beat files (ecgnet/weig
 DEFAULT_RECORD_MODEL = "mitbih-rr"   # shipped model for whole recordings: rhythm-aware, trained on other patients
 BACKENDS = ("auto", "torch", "onnxruntime")
 UNCERTAIN = "uncertain"              # the verdict for beats below --min-confidence
+MAX_UPLOAD_MB = 200                  # the web page's upload limit (ecgnet app passes it to Streamlit)
 
 KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
 

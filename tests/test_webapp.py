@@ -12,6 +12,7 @@ from ecgnet.webapp import session  # noqa: E402
 from helpers import FIXTURES, ROOT, SAMPLES, ecgnet  # noqa: E402
 
 PAGE = ROOT / "ecgnet" / "webapp" / "app.py"
+pytestmark = pytest.mark.slow
 
 
 def page() -> AppTest:

@@ -28,11 +28,12 @@ def run(args: argparse.Namespace) -> int:
 
     if find_spec("streamlit") is None or find_spec("plotly") is None:
         raise EcgnetError("the web page needs Streamlit and plotly: pip install -e \".[app]\" (or pip install streamlit plotly)")
-    from ..webapp.session import MAX_UPLOAD_MB
+    from ..constants import MAX_UPLOAD_MB
 
     page = Path(__file__).resolve().parents[1] / "webapp" / "app.py"
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.address", args.address, "--server.port", str(args.port),
-               "--server.headless", "true", "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+               "--server.headless", "true", "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "minimal"]
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:

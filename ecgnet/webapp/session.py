@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MODEL_FILE_SUFFIX, SIGNAL_FILE_SUFFIXES
+from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MAX_UPLOAD_MB, MODEL_FILE_SUFFIX, SIGNAL_FILE_SUFFIXES
 from ..errors import EcgnetError
 from ..explain import attribution
 from ..inference import Predictor
@@ -28,7 +28,6 @@ from ..shipping import BUNDLED_RECORD
 
 AUTO_MODEL = f"default ({DEFAULT_MODEL} for beats, {DEFAULT_RECORD_MODEL} for recordings)"
 EXAMPLE = (("example", b""),)
-MAX_UPLOAD_MB = 200  # also the server's limit: ecgnet app passes it to Streamlit
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import math
 import multiprocessing
 import os
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -265,15 +266,26 @@ def read_beats_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     return split_columns(np.asarray(_load_array(path)), str(path))
 
 
-def write_beats_csv(path: str | Path, beats: np.ndarray, labels: np.ndarray | None = None, fmt: str = "%.9g") -> None:
-    """Write beats (and labels as column 188) in the Kaggle layout; compression by suffix.
-
-    The default '%.9g' round-trips float32 exactly; the Kaggle files use '%.18e'.
-    """
-    table = beats if labels is None else np.column_stack([beats, labels])
+def _format_rows(table: np.ndarray, fmt: str) -> str:
     buffer = io.StringIO()
     np.savetxt(buffer, table, fmt=fmt, delimiter=",")
+    return buffer.getvalue()
+
+
+def write_beats_csv(path: str | Path, beats: np.ndarray, labels: np.ndarray | None = None, fmt: str = "%.9g",
+                    pool=None) -> None:
+    """Write beats (and labels as column 188) in the Kaggle layout; compression by suffix.
+
+    The default '%.9g' round-trips float32 exactly; the Kaggle files use '%.18e'. With a
+    ``multiprocessing`` ``pool`` the rows are formatted in chunks across its processes
+    (formatting dominates the time), joined in order: the same bytes as without.
+    """
+    table = beats if labels is None else np.column_stack([beats, labels])
+    if pool is not None and len(table) > 1000:
+        text = "".join(pool.map(partial(_format_rows, fmt=fmt), np.array_split(table, 16)))
+    else:
+        text = _format_rows(table, fmt)
     path = Path(path)
     compress = {".gz": gzip.compress, ".xz": lzma.compress}.get(path.suffix, bytes)
     with atomic_write(path) as f:  # a killed writer never leaves a half file under this name
-        f.write(compress(buffer.getvalue().encode()))
+        f.write(compress(text.encode()))

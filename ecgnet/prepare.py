@@ -11,8 +11,13 @@ for mitdb, its rhythm features (pre_rr, post_rr, local_rr, record_rr in s; ecgne
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.pool
 import sys
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -52,10 +57,10 @@ def beats_from_record(base: Path, positions: str = "annotations", before_r_s: fl
 
 
 def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, records: list[str], samples: np.ndarray,
-                  rhythm: np.ndarray | None = None) -> None:
+                  rhythm: np.ndarray | None = None, pool: multiprocessing.pool.Pool | None = None) -> None:
     """``stem``.csv in the Kaggle layout and ``stem``_index.csv: row, record, sample, label [, rhythm features]."""
     out.mkdir(parents=True, exist_ok=True)
-    write_beats_csv(out / f"{stem}.csv", beats, labels, fmt="%.18e")
+    write_beats_csv(out / f"{stem}.csv", beats, labels, fmt="%.18e", pool=pool)
     columns = ["row", "record", "sample", "label"] + (list(RHYTHM_FEATURES) if rhythm is not None else [])
     with atomic_write(out / f"{stem}_index.csv", "w") as f:
         f.write(",".join(columns) + "\n")
@@ -65,15 +70,37 @@ def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, r
     log.info("wrote %s.csv: %d beats, classes %s", out / stem, len(labels), np.bincount(labels).tolist())
 
 
-def collect(items: list[tuple[str, Path]], fn) -> list[dict]:
-    """Run ``fn`` over records with a progress bar; a bad record is reported and skipped."""
+def _attempt(fn, base: Path) -> tuple[bool, object]:
+    """``fn(base)``, or the reason it failed: a bad record is reported, not fatal."""
+    try:
+        return True, fn(base)
+    except (EcgnetError, OSError, ValueError) as e:
+        return False, str(e)
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
+    """A pool of ``workers`` spawned processes (clean workers, no forked thread pools), or None for one."""
+    if workers <= 1:
+        yield None
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield pool
+
+
+def collect(items: list[tuple[str, Path]], fn, pool: multiprocessing.pool.Pool | None = None) -> list[dict]:
+    """Run ``fn`` over records (in ``pool`` if given) with a progress bar; bad records are reported and
+    skipped. Results keep the order of ``items``, so the output does not depend on the pool."""
+    attempt = partial(_attempt, fn)
+    bases = [base for _, base in items]
+    outcomes = pool.imap(attempt, bases) if pool is not None else map(attempt, bases)
     results, failed = [], []
-    for name, base in tqdm(items, desc="records", file=sys.stderr):
-        try:
-            results.append(fn(base))
-        except (EcgnetError, OSError, ValueError) as e:
+    for (name, _), (ok, value) in zip(items, tqdm(outcomes, total=len(items), desc="records", file=sys.stderr)):
+        if ok:
+            results.append(value)
+        else:
             failed.append(name)
-            tqdm.write(f"skipped record {name}: {e}", file=sys.stderr)
+            tqdm.write(f"skipped record {name}: {value}", file=sys.stderr)
     if failed:
         log.warning("%d record(s) skipped: %s", len(failed), ", ".join(failed))
     if not results:
@@ -81,7 +108,8 @@ def collect(items: list[tuple[str, Path]], fn) -> list[dict]:
     return results
 
 
-def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float = 0.0) -> None:
+def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float = 0.0,
+                  pool: multiprocessing.pool.Pool | None = None) -> None:
     names = MITDB_RECORDS if split == "random" else DS1 + DS2
     available = [(n, src / n) for n in names if (src / f"{n}.hea").exists()]
     missing = sorted(set(names) - {n for n, _ in available})
@@ -89,7 +117,7 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
         log.warning("missing records (not in %s): %s", src, ", ".join(missing))
     if not available:
         raise EcgnetError(f"{src}: no mitdb records (NNN.hea) found; pass --src DIR or --download")
-    results = {r["record"]: r for r in collect(available, lambda b: beats_from_record(b, positions, before_r_s))}
+    results = {r["record"]: r for r in collect(available, partial(beats_from_record, positions=positions, before_r_s=before_r_s), pool)}
     if positions != "annotations":
         log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched within 150 ms")
         for r in results.values():
@@ -110,14 +138,14 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
         beats, labels, recs, samples, rhythm = stack(names)
         train, test = stratified_split(labels, 0.2, seed)
         for stem, idx in (("mitbih_train", train), ("mitbih_test", test)):
-            write_dataset(out, stem, beats[idx], labels[idx], recs[idx].tolist(), samples[idx], rhythm[idx])
+            write_dataset(out, stem, beats[idx], labels[idx], recs[idx].tolist(), samples[idx], rhythm[idx], pool)
     else:
         for stem, group in (("mitbih_train", DS1), ("mitbih_test", DS2)):
             if not any(n in results for n in group):
                 log.warning("no record of %s found in %s; %s.csv not written", "DS1" if group is DS1 else "DS2", src, stem)
                 continue
             beats, labels, recs, samples, rhythm = stack(group)
-            write_dataset(out, stem, beats, labels, recs.tolist(), samples, rhythm)
+            write_dataset(out, stem, beats, labels, recs.tolist(), samples, rhythm, pool)
 
 
 def attach_nearest_labels(result: dict, src: Path, tolerance_s: float = 0.15) -> None:
@@ -132,24 +160,26 @@ def attach_nearest_labels(result: dict, src: Path, tolerance_s: float = 0.15) ->
     result["labels"] = labels
 
 
-def prepare_ptbdb(src: Path, out: Path) -> None:
+def ptb_record(base: Path) -> dict:
+    """The beats of one PTB record (lead II, the paper's R-peak rule), or why it is left out."""
+    rec = read_wfdb(base, "ii")
+    reason = diagnosis(rec)
+    if reason not in PTB_CLASSES:
+        return {"record": f"{base.parent.name}/{base.name}", "skip": reason}
+    signal = resample(rec.signal, rec.fs)
+    r = paper_r_peaks(signal)
+    # The published PTB data leaves out the last, incomplete 10 s window (mitdb keeps it).
+    cut = segment_beats(signal, r, complete_windows=True)
+    return {"record": f"{base.parent.name}/{base.name}", "beats": cut.beats, "label": PTB_CLASSES[reason],
+            "samples": np.rint(cut.positions * rec.fs / SAMPLE_RATE).astype(np.int64)}
+
+
+def prepare_ptbdb(src: Path, out: Path, pool: multiprocessing.pool.Pool | None = None) -> None:
     headers = sorted(src.glob("patient*/*.hea"))
     if not headers:
         raise EcgnetError(f"{src}: no PTB records (patientNNN/*.hea) found; pass --src DIR or --download")
 
-    def one(base: Path) -> dict:
-        rec = read_wfdb(base, "ii")
-        reason = diagnosis(rec)
-        if reason not in PTB_CLASSES:
-            return {"record": f"{base.parent.name}/{base.name}", "skip": reason}
-        signal = resample(rec.signal, rec.fs)
-        r = paper_r_peaks(signal)
-        # The published PTB data leaves out the last, incomplete 10 s window (mitdb keeps it).
-        cut = segment_beats(signal, r, complete_windows=True)
-        return {"record": f"{base.parent.name}/{base.name}", "beats": cut.beats, "label": PTB_CLASSES[reason],
-                "samples": np.rint(cut.positions * rec.fs / SAMPLE_RATE).astype(np.int64)}
-
-    results = collect([(h.with_suffix("").name, h.with_suffix("")) for h in headers], one)
+    results = collect([(h.with_suffix("").name, h.with_suffix("")) for h in headers], ptb_record, pool)
     skipped = [r for r in results if "skip" in r]
     if skipped:
         log.info("%d record(s) with other diagnoses left out: %s", len(skipped),
@@ -161,7 +191,7 @@ def prepare_ptbdb(src: Path, out: Path) -> None:
             continue
         beats = np.concatenate([p["beats"] for p in parts])
         write_dataset(out, stem, beats, np.full(len(beats), label), [p["record"] for p in parts for _ in range(len(p["beats"]))],
-                      np.concatenate([p["samples"] for p in parts]))
+                      np.concatenate([p["samples"] for p in parts]), pool=pool)
 
 
 DATABASES = ("mitdb", "ptbdb")
@@ -169,30 +199,40 @@ SPLITS = ("random", "interpatient")
 
 
 def prepare(database: str, src: str | Path, out: str | Path = "data", split: str = "random", seed: int = 0,
-            positions: str = "annotations", before_r_s: float = 0.0) -> None:
+            positions: str = "annotations", before_r_s: float = 0.0, workers: int = 1) -> None:
     """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``.
 
     ``before_r_s`` > 0 (mitdb) widens each beat to start that many seconds before its R
     peak (not the paper's cut); ``<task>_recipe.json`` records how the beats were cut.
+    Records are read in a pool of ``workers`` processes; the files written do not depend on it.
     """
     # ecgnet.data imports torch; imported here so that the CLI's parser (which reads this
     # module's choices and docstring) stays importable on the torch-free ONNX Runtime path.
-    from .data import recipe_path, write_recipe
+    from .data import recipe_path
 
     src, out = Path(src), Path(out)
     if not 0 <= before_r_s <= 1:
         raise EcgnetError(f"--before-r {before_r_s}: give seconds in [0, 1] (e.g. 0.25 to include the P wave)")
+    with worker_pool(workers) as pool:
+        task = _prepare_database(database, src, out, split, seed, positions, before_r_s, pool)
+    stems = task.train_stems + task.test_stems
+    write_sums(out, [f"{stem}{suffix}" for stem in stems for suffix in (".csv", "_index.csv")] + [recipe_path(out, task).name])
+
+
+def _prepare_database(database: str, src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float,
+                      pool: multiprocessing.pool.Pool | None):
+    from .data import write_recipe  # imports torch: see prepare()
+
     if database == "mitdb":
-        prepare_mitdb(src, out, split, seed, positions, before_r_s)
+        prepare_mitdb(src, out, split, seed, positions, before_r_s, pool)
         write_recipe(out, MITBIH, {"database": database, "split": split, "seed": seed, "positions": positions, "before_r_s": before_r_s})
         task = MITBIH
     elif database == "ptbdb":
         if before_r_s:
             raise EcgnetError("--before-r is for mitdb; ptbdb keeps the paper's cut, as the published PTB data")
-        prepare_ptbdb(src, out)
+        prepare_ptbdb(src, out, pool)
         write_recipe(out, PTBDB, {"database": database})
         task = PTBDB
     else:
         raise EcgnetError(f"unknown database {database!r}; choose one of {', '.join(DATABASES)}")
-    stems = task.train_stems + task.test_stems
-    write_sums(out, [f"{stem}{suffix}" for stem in stems for suffix in (".csv", "_index.csv")] + [recipe_path(out, task).name])
+    return task

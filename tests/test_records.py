@@ -137,3 +137,17 @@ def test_prepare_with_detected_positions_takes_labels_of_matched_annotations(tmp
     assert len(labels) >= 0.9 * len(ref_labels)
     # the class mix of matched beats follows the annotations (N, V and F in this minute)
     assert set(labels) == set(ref_labels) and abs(np.mean(labels == 2) - np.mean(ref_labels == 2)) < 0.05
+
+
+@pytest.mark.slow
+def test_parallel_prepare_writes_the_same_files_and_reports_bad_records(tmp_path, capsys):
+    src = tmp_path / "mitdb"
+    shutil.copytree(FIXTURES / "mitdb", src)
+    (src / "203.hea").write_text("203 2 360 650000\n203.dat 212 200 11 1024 0 0 0 MLII\n")  # its .dat is missing
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert ecgnet("prepare", "mitdb", "--src", src, "--out", out, "--split", "interpatient", "--workers", str(workers)) == 0
+        assert "skipped record 203" in capsys.readouterr().err
+        outputs[workers] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert outputs[1] == outputs[2] and "mitbih_train.csv" in outputs[1]

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--positions", choices=("annotations",) + DETECTORS, default="annotations", help="mitdb beat positions")
     p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
                    help="mitdb: start each beat this long before its R peak, to include the P wave (default 0: the paper's cut)")
+    p.add_argument("--workers", type=int, default=1, help="records read in parallel processes (output is the same for any count)")
     p.add_argument("--download", action="store_true", help="fetch the database from PhysioNet with wfdb into --src first")
 
 
@@ -37,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
     if args.download:
         import wfdb
         wfdb.dl_database(args.database, dl_dir=str(args.src))
-    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r)
+    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r, args.workers)
     return 0

@@ -66,10 +66,12 @@ def keep_freed_memory() -> bool:
 def configure_process(num_threads: int = 0, device: str = "auto") -> torch.device:
     """Process settings for ecgnet's entry points; returns the selected device.
 
-    Thread count (0 = physical cores), deterministic algorithms on CPU, and on CPU the
-    allocator setting of ``keep_freed_memory``.
+    Thread count (0 = physical cores, shared among the ranks torchrun starts on this
+    machine), deterministic algorithms on CPU, and on CPU the allocator setting of
+    ``keep_freed_memory``.
     """
-    torch.set_num_threads(num_threads or physical_cores())
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(num_threads or max(1, physical_cores() // local_ranks))
     dev = select_device(device)
     if dev.type == "cpu":
         keep_freed_memory()

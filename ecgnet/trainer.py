@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
@@ -26,6 +27,7 @@ from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, library_versions, load_
 from .config import Config
 from .constants import TASKS
 from .data import Splits, load_splits, resolve_data_dir
+from .distributed import World, world_from_env
 from .errors import TrainingInterrupted
 from .evaluation import calibrate, check_inputs, evaluate_model
 from .fastpath import CPUForward
@@ -104,6 +106,7 @@ class TrainingRun:
     pretrained: dict | None
     state: TrainState = field(default_factory=TrainState)
     history: list[dict] = field(default_factory=list)
+    world: World = field(default_factory=World)  # the torchrun job (a world of one for a plain run)
 
     @property
     def evaluated(self) -> ECGNet:
@@ -164,22 +167,26 @@ def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_wei
     majority class are augmented when ``cfg.augment``; the weight average is updated
     after every step. Returns loss, accuracy, steps, beats.
     """
-    cfg, model, device = run.cfg, run.model, x.device
+    cfg, model, device, world = run.cfg, run.model, x.device, run.world
     forward = CPUForward(model) if cfg.cpu_fast_paths and device.type == "cpu" else model
+    if world.distributed:
+        forward = DistributedDataParallel(forward)  # gradients averaged over the ranks' slices of each batch
     majority = int(torch.bincount(y).argmax())
     model.train()
     batches = epoch_batches(y.cpu(), cfg.batch_size, run.generator, cfg.imbalance == "balanced_sampling")
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
-    bar = tqdm(batches, desc=desc, leave=False, mininterval=1.0, disable=None, file=sys.stderr)
+    bar = tqdm(batches, desc=desc, leave=False, mininterval=1.0, disable=None if world.is_main else True, file=sys.stderr)
     for i, idx in enumerate(bar):
         idx = idx.to(device, non_blocking=True)
         xb, yb = x[idx], y[idx]
-        if cfg.augment:
+        if cfg.augment:  # the whole batch on every rank: the generator advances alike everywhere
             xb = augment_minority(xb, yb, majority, run.generator)
+        part = world.shard(torch.arange(len(idx), device=device))
+        xb, yb, rb = xb[part], yb[part], None if rhythm is None else rhythm[idx][part]
         with autocast(device, cfg.amp):
-            logits = forward(xb, None if rhythm is None else rhythm[idx])
+            logits = forward(xb, rb)
         loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -194,7 +201,9 @@ def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_wei
         if i % 50 == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
     bar.close()
-    return {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen, "steps": len(batches), "beats": seen}
+    totals = world.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=device)]))
+    return {"loss": (totals[0] / totals[2]).item(), "accuracy": (totals[1] / totals[2]).item(), "steps": len(batches),
+            "beats": int(totals[2].item())}
 
 
 def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float, loss_weight: torch.Tensor | None) -> tuple[dict, dict]:
@@ -255,8 +264,9 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
                              by_patients=cfg.split_by == "patients")
     device = select_device(cfg.device)
     run = TrainingRun.create(cfg, device, resume)
+    run.world = world_from_env(device)
     check_inputs(run.model, splits.train, str(splits.data_dir))
-    run_dir = Path(run_dir) if run_dir is not None else make_run_dir(cfg, overwrite)
+    run_dir = shared_run_dir(cfg, run.world, run_dir, overwrite)
     train_x, train_y = splits.train.x.to(device), splits.train.y.to(device)
     train_rhythm = splits.train.rhythm.to(device) if run.model.rhythm_dim else None
     loss_weight = class_weights(splits, cfg, device)
@@ -264,7 +274,7 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
              cfg.task, cfg.mode, len(splits.train), len(splits.val), splits.data_dir,
              f"{count_parameters(run.model, trainable_only=True):,}", device, torch.get_num_threads(), run_dir)
     # Scalars are logged per epoch, before last.pt is saved: on resume drop any logged past it.
-    board = TensorBoardLogger(run_dir, purge_step=run.state.epoch + 1 if resume else None)
+    board = TensorBoardLogger(run_dir, purge_step=run.state.epoch + 1 if resume else None) if run.world.is_main else None
     state = run.state
     try:
         with sigterm_as_interrupt():
@@ -280,18 +290,35 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
                 else:
                     state.epochs_without_improvement += 1
                 run.history.append(record)
-                board.log_epoch(record, val)
-                ckpt = run.checkpoint(val, splits)
-                if improved:
-                    save_checkpoint(run_dir / "best.pt", ckpt)
-                save_checkpoint(run_dir / "last.pt", ckpt)
-                log_epoch_line(cfg, record, improved)
+                save_epoch(run, run_dir, board, run.checkpoint(val, splits), record, val, improved)
                 if on_epoch_end is not None:
                     on_epoch_end(run.evaluated, record, run.model)
     except KeyboardInterrupt:
-        board.close()
+        if board is not None:
+            board.close()
         raise TrainingInterrupted(run_dir, state.epoch) from None
     return finish(run, run_dir, board, splits)
+
+
+def shared_run_dir(cfg: Config, world: World, run_dir: str | Path | None, overwrite: bool) -> Path:
+    """The run directory: made by rank 0 (``make_run_dir``), its name shared with every rank."""
+    if run_dir is None:
+        run_dir = make_run_dir(cfg, overwrite) if world.is_main else None
+    run_dir = Path(world.broadcast(str(run_dir) if run_dir is not None else None))
+    cfg.run_name = run_dir.name if world.distributed else cfg.run_name
+    return run_dir
+
+
+def save_epoch(run: TrainingRun, run_dir: Path, board: TensorBoardLogger | None, ckpt: dict, record: dict, val: dict,
+               improved: bool) -> None:
+    """Rank 0 logs the epoch and writes last.pt (and best.pt); every rank waits until the files are there."""
+    if run.world.is_main:
+        board.log_epoch(record, val)
+        if improved:
+            save_checkpoint(run_dir / "best.pt", ckpt)
+        save_checkpoint(run_dir / "last.pt", ckpt)
+        log_epoch_line(run.cfg, record, improved)
+    run.world.barrier()
 
 
 def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
@@ -300,9 +327,14 @@ def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
              r["lr"], r["epoch_seconds"], r["beats_per_second"], "  * best" if improved else "")
 
 
-def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger, splits: Splits) -> dict:
+def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger | None, splits: Splits) -> dict:
     """Calibrate best.pt on the validation split, log the run's hyper-parameters with its best scores; the summary ``train`` returns."""
     state = run.state
+    summary = {"best_epoch": state.best_epoch, "best_val_macro_f1": state.best_val_macro_f1, "epochs": state.epoch,
+               "train_seconds": state.train_seconds, "history": run.history, "run_dir": run_dir}
+    if not run.world.is_main:
+        run.world.barrier()  # until rank 0 has calibrated best.pt
+        return summary
     best = load_checkpoint(run_dir / "best.pt")
     best["calibration"] = calibrate(best, splits.val, next(run.model.parameters()).device, run.cfg.eval_batch_size)
     save_checkpoint(run_dir / "best.pt", best)
@@ -315,5 +347,5 @@ def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger, splits: Sp
     stop = "early stop" if state.epoch < run.cfg.epochs else "epoch limit"
     log.info("done (%s) after %d epochs, %.0f s of training; best val macro-F1 %.4f at epoch %d -> %s",
              stop, state.epoch, state.train_seconds, state.best_val_macro_f1, state.best_epoch, run_dir / "best.pt")
-    return {"best_epoch": state.best_epoch, "best_val_macro_f1": state.best_val_macro_f1, "epochs": state.epoch,
-            "train_seconds": state.train_seconds, "history": run.history, "run_dir": run_dir}
+    run.world.barrier()
+    return summary

@@ -4,10 +4,13 @@
     ecgnet train --data-dir ../shared/data/heartbeat --epochs 30
     ecgnet train --config config/ptbdb_transfer.json --mode frozen --pretrained log/<run>/best.pt
     ecgnet train --resume log/<run>                       # continue a stopped run
+    torchrun --nproc_per_node 2 train.py --epochs 30      # data-parallel (DDP): gloo on CPU, NCCL on CUDA
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -91,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         print_summary(cfg)
         return 0
     configure_process(cfg.num_threads, cfg.device)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone speaks and tests
+    if not main_rank:
+        logging.getLogger("ecgnet").setLevel(logging.WARNING)
     task = TASKS[cfg.task]
     data_dir = resolve_data_dir(cfg.data_dir, task)
     splits = load_splits(task, data_dir, cfg.val_fraction, cfg.test_fraction, cfg.seed, by_patients=cfg.split_by == "patients")
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     except TrainingInterrupted as e:
         e.resume_command = f"{args.prog} --resume {e.run_dir}"
         raise
-    if not args.no_test:
+    if not args.no_test and main_rank:
         metrics = evaluate(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)
         write_test_report(metrics, run_dir)
         print(f"\nTest set ({metrics['n']} beats, {data_dir}):\n" + format_report(metrics))

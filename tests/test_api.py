@@ -15,7 +15,7 @@ from helpers import ENV, ROOT, SAMPLES
 LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming"},
+     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed"},
     {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain"},
     {"cli", "__main__"},
 ]

@@ -13,7 +13,7 @@ from ecgnet.constants import DEFAULT_DETECTOR, DETECTORS, ECTOPIC, UNCERTAIN
 from ecgnet.errors import EcgnetError
 from ecgnet.plots import confusion_figure
 from ecgnet.webapp import session
-from ecgnet.webapp.figures import beat_figure, strip_figure, window_around
+from ecgnet.webapp.figures import beat_figure, probability_figure, strip_figure, window_around
 
 st.set_page_config(page_title="ecgnet", layout="wide")
 st.title("ecgnet: heartbeat labels you can look at")
@@ -75,7 +75,7 @@ def beat_panel(result: dict, i: int, model) -> None:
     left, right = st.columns([3, 2])
     weights = session.beat_attribution(result, model, i)
     left.plotly_chart(beat_figure(result["beats"][i], weights), key="beat", width="stretch")
-    right.bar_chart(pd.Series(probs, name="probability"))
+    right.plotly_chart(probability_figure(probs), key="probs", width="stretch")
     right.caption("Shaded: which samples pushed the score of the label up (red) or down (blue): gradient × input.")
 
 

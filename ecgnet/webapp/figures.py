@@ -49,3 +49,12 @@ def beat_figure(beat: np.ndarray, weights: np.ndarray) -> go.Figure:
                       yaxis={"range": [-0.05, 1.05]}, yaxis2={"overlaying": "y", "side": "right", "range": [-1.05, 1.05],
                                                           "showgrid": False}, legend={"orientation": "h"}, bargap=0)
     return fig
+
+
+def probability_figure(probs: dict[str, float]) -> go.Figure:
+    """The beat's class probabilities as bars, in the model's class order."""
+    names = list(probs)
+    fig = go.Figure(go.Bar(x=names, y=[probs[n] for n in names], text=[f"{probs[n]:.2f}" for n in names], textposition="outside",
+                           marker={"color": [CLASS_COLOURS.get(n, "tab:blue").removeprefix("tab:") for n in names]}))
+    fig.update_layout(height=280, margin={"l": 40, "r": 10, "t": 10, "b": 30}, yaxis={"range": [0, 1.15], "title": "probability"})
+    return fig

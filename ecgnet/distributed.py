@@ -33,7 +33,7 @@ class World:
 
     def shard(self, idx: torch.Tensor) -> torch.Tensor:
         """This rank's part of a batch's indices (contiguous, sizes differing by at most one)."""
-        return idx.tensor_split(self.size)[self.rank] if self.distributed else idx
+        return idx.tensor_split(self.size)[self.rank]
 
     def broadcast(self, value: object) -> object:
         """Rank 0's ``value`` on every rank (e.g. the run directory's name)."""

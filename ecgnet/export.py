@@ -23,7 +23,6 @@ from .constants import BEAT_LENGTH, ONNX_KIND, ONNX_METADATA_KEY, SAMPLE_RATE
 from .errors import EcgnetError
 from .fastpath import CPUForward
 from .model import ECGNet
-from .pretrained import write_model_file
 from .rhythm import RHYTHM_INPUTS
 
 
@@ -77,8 +76,3 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
     except OSError as e:
         raise EcgnetError(f"cannot write {path} ({e.strerror or e}); choose a writable folder") from None
     return path
-
-
-def export_model_file(ckpt: dict, path: str | Path, extra: dict | None = None) -> Path:
-    """Write ``ckpt`` as a model file (``NAME.safetensors`` + ``NAME.json``, ``ecgnet.pretrained``)."""
-    return write_model_file(ckpt, path, extra)

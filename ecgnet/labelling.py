@@ -18,7 +18,7 @@ from .errors import EcgnetError
 from .plots import save_png, strip_figure
 from .preprocess import check_signal, cut_detected_beats
 from .records import Recording
-from .rhythm import RHYTHM_FEATURES, rhythm_features
+from .rhythm import PLAUSIBLE_RR_S, RHYTHM_FEATURES, rhythm_features
 
 
 class BeatClassifier(Protocol):
@@ -52,19 +52,25 @@ def verdicts(probs: np.ndarray, class_names: list[str], min_confidence: float | 
 def label_beat_files(classifier: BeatClassifier, paths: list[str], min_confidence: float | None = None) -> list[dict]:
     """One row per beat of each file: verdict, probabilities, and the true label when the file has one."""
     rows = []
-    names = classifier.class_names
     for path in paths:
         beats, labels = read_beats_file(path)
-        probs = classifier.predict_proba(beats)
-        top, verdict = verdicts(probs, names, min_confidence)
-        for i, p in enumerate(probs):
-            row = {"file": path, "beat": i + 1, "class": int(top[i]), "name": str(verdict[i]), "probability": round(float(p.max()), 6),
-                   "probabilities": dict(zip(names, (round(float(v), 6) for v in p)))}
-            if labels is not None:
-                true = int(labels[i])
-                row["true_class"] = true
-                row["true_name"] = names[true] if true < len(names) else str(true)
-            rows.append(row)
+        rows += beat_rows(str(path), classifier.predict_proba(beats), labels, classifier.class_names, min_confidence)
+    return rows
+
+
+def beat_rows(source: str, probs: np.ndarray, labels: np.ndarray | None, names: list[str],
+              min_confidence: float | None = None) -> list[dict]:
+    """The rows of ``label_beat_files`` for beats already classified (``probs``) from ``source``."""
+    top, verdict = verdicts(probs, names, min_confidence)
+    rows = []
+    for i, p in enumerate(probs):
+        row = {"file": source, "beat": i + 1, "class": int(top[i]), "name": str(verdict[i]), "probability": round(float(p.max()), 6),
+               "probabilities": dict(zip(names, (round(float(v), 6) for v in p)))}
+        if labels is not None:
+            true = int(labels[i])
+            row["true_class"] = true
+            row["true_name"] = names[true] if true < len(names) else str(true)
+        rows.append(row)
     return rows
 
 
@@ -102,7 +108,7 @@ def record_summary(classifier: BeatClassifier, recording: Recording, detector: s
                    names: np.ndarray, min_confidence: float | None) -> dict:
     """Beats per class, heart rate and ectopic share of a labelled recording."""
     rr = np.diff(np.sort(samples)) / recording.fs
-    rr = rr[(rr > 0.2) & (rr < 3.0)]  # ignore gaps and double detections for the rate
+    rr = rr[(rr >= PLAUSIBLE_RR_S[0]) & (rr <= PLAUSIBLE_RR_S[1])]  # ignore gaps and double detections for the rate
     classes = list(classifier.class_names) + ([UNCERTAIN] if min_confidence is not None else [])
     counts = {n: int((names == n).sum()) for n in classes}
     summary = {"record": recording.name, "lead": recording.lead, "fs": recording.fs, "seconds": n_samples / recording.fs,

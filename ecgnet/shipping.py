@@ -17,7 +17,7 @@ from .errors import EcgnetError
 from .evaluation import calibrate, evaluate
 from .inference import Predictor
 from .labelling import label_record
-from .metrics import aami_scores
+from .metrics import aami_scores, classification_metrics
 from .checksums import sha256_file
 from .pretrained import WEIGHTS_DIR, write_model_file
 from .records import read_recording
@@ -60,15 +60,9 @@ def bundled_figures(predictor: Predictor) -> dict:
     parts = [read_beats(find_file(BUNDLED_DIR, s)) for s in stems]
     beats = np.concatenate([b for b, _ in parts])
     labels = np.concatenate([y for _, y in parts]).astype(int)
-    predicted = predictor.predict_proba(beats).argmax(1)
-    f1 = [_f1(labels, predicted, k) for k in range(len(predictor.class_names)) if (labels == k).any()]
-    return {"data": f"bundled {', '.join(stems)} ({len(labels)} beats)", "accuracy": round(float((predicted == labels).mean()), 6),
-            "macro_f1": round(float(np.mean(f1)), 6)}
-
-
-def _f1(y: np.ndarray, p: np.ndarray, k: int) -> float:
-    tp, fp, fn = ((y == k) & (p == k)).sum(), ((y != k) & (p == k)).sum(), ((y == k) & (p != k)).sum()
-    return float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+    m = classification_metrics(labels, predictor.predict_proba(beats).argmax(1), tuple(predictor.class_names))
+    return {"data": f"bundled {', '.join(stems)} ({len(labels)} beats)", "accuracy": round(m["accuracy"], 6),
+            "macro_f1": round(m["macro_f1"], 6)}
 
 
 def test_figures(best_pt: Path, data_dir: Path) -> dict:

@@ -183,8 +183,10 @@ def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_wei
         xb, yb = x[idx], y[idx]
         if cfg.augment:  # the whole batch on every rank: the generator advances alike everywhere
             xb = augment_minority(xb, yb, majority, run.generator)
-        part = world.shard(torch.arange(len(idx), device=device))
-        xb, yb, rb = xb[part], yb[part], None if rhythm is None else rhythm[idx][part]
+        rb = None if rhythm is None else rhythm[idx]
+        if world.distributed:  # this rank's slice of the batch
+            part = world.shard(torch.arange(len(idx), device=device))
+            xb, yb, rb = xb[part], yb[part], None if rb is None else rb[part]
         with autocast(device, cfg.amp):
             logits = forward(xb, rb)
         loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)

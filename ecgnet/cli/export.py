@@ -27,14 +27,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..constants import ONNX_SUFFIX
     from ..errors import EcgnetError
-    from ..export import export_model_file, export_onnx
-    from ..pretrained import resolve_checkpoint
+    from ..export import export_onnx
+    from ..pretrained import resolve_checkpoint, write_model_file
 
     if not args.onnx and not args.safetensors:
         raise EcgnetError("nothing to export: give --onnx FILE and/or --safetensors PATH")
     if args.onnx and Path(args.onnx).suffix != ONNX_SUFFIX:
         raise EcgnetError(f"--onnx {args.onnx}: the file name must end in {ONNX_SUFFIX}")
-    targets = [(t, export) for t, export in ((args.onnx, export_onnx), (args.safetensors, export_model_file)) if t]
+    targets = [(t, export) for t, export in ((args.onnx, export_onnx), (args.safetensors, write_model_file)) if t]
     for target, _ in targets:
         if not Path(target).parent.is_dir():
             raise EcgnetError(f"folder {Path(target).parent} does not exist; create it or choose another path")

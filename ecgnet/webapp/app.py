@@ -11,6 +11,7 @@ import streamlit as st
 
 from ecgnet.constants import DEFAULT_DETECTOR, DETECTORS, ECTOPIC, UNCERTAIN
 from ecgnet.errors import EcgnetError
+from ecgnet.metrics import format_report
 from ecgnet.plots import confusion_figure
 from ecgnet.webapp import session
 from ecgnet.webapp.figures import beat_figure, probability_figure, strip_figure, window_around
@@ -85,7 +86,7 @@ def beat_file_view(rows: pd.DataFrame, beats: np.ndarray, metrics: dict | None) 
     st.line_chart(pd.DataFrame(beats[:12].T, columns=[f"beat {k + 1}" for k in range(min(12, len(beats)))]))
     if metrics is not None:
         st.metric("Accuracy against the file's labels", f"{100 * metrics['accuracy']:.2f}%")
-        st.text(session.report_text(metrics))
+        st.text(format_report(metrics))
         st.pyplot(confusion_figure(metrics))
 
 

@@ -19,8 +19,8 @@ from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MAX_U
 from ..errors import EcgnetError
 from ..explain import attribution
 from ..inference import Predictor
-from ..labelling import label_beat_files, label_record, write_beat_table
-from ..metrics import classification_metrics, format_report
+from ..labelling import beat_rows, label_record, write_beat_table
+from ..metrics import classification_metrics
 from ..pretrained import resolve_checkpoint, shipped_names
 from ..records import read_recording
 from ..rhythm import RHYTHM_FEATURES
@@ -116,17 +116,11 @@ def classify_beats(files: tuple[tuple[str, bytes], ...], model: Predictor, setti
         path = tmp / Path(files[0][0]).name
         path.write_bytes(files[0][1])
         beats, labels = read_beats_file(path)
-        rows = label_beat_files(model, [str(path)], settings["min_confidence"])
+    probs = model.predict_proba(beats)
+    rows = beat_rows(files[0][0], probs, labels, model.class_names, settings["min_confidence"])
     frame = pd.DataFrame([{k: v for k, v in r.items() if k not in ("file", "probabilities")} | r["probabilities"] for r in rows])
-    metrics = None
-    if labels is not None:
-        probs = model.predict_proba(beats)
-        metrics = classification_metrics(labels, probs.argmax(1), tuple(model.class_names), probs)
+    metrics = None if labels is None else classification_metrics(labels, probs.argmax(1), tuple(model.class_names), probs)
     return frame, beats, metrics
-
-
-def report_text(metrics: dict) -> str:
-    return format_report(metrics)
 
 
 def next_beat(names: np.ndarray, kind: str, current: int) -> int:

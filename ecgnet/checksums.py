@@ -44,7 +44,12 @@ def read_sums(folder: Path) -> dict[str, str]:
 
 def write_sums(folder: Path, names: list[str]) -> None:
     """Record the SHA-256 of ``names`` in ``folder`` (merged with entries already listed)."""
-    sums = read_sums(folder) | {name: sha256_file(Path(folder) / name) for name in names if (Path(folder) / name).is_file()}
+    write_digests(folder, {name: sha256_file(Path(folder) / name) for name in names if (Path(folder) / name).is_file()})
+
+
+def write_digests(folder: Path, digests: dict[str, str]) -> None:
+    """Record known digests (name -> hex) in ``folder/SHA256SUMS``, merged with entries already listed."""
+    sums = read_sums(folder) | digests
     write_text(Path(folder) / SUMS_FILE, "".join(f"{sums[n]}  {n}\n" for n in sorted(sums)))
 
 

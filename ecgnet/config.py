@@ -30,6 +30,9 @@ class Config:
     task: str = _key("mitbih", "Dataset/task: 'mitbih' (5 classes N,S,V,F,Q) or 'ptbdb' (normal vs myocardial infarction).")
     model: str = _key("kachuee", "Registered model: 'kachuee' (the paper's net) or 'kachuee_rr' (the same trunk with the beat's rhythm features in the head; needs data from 'ecgnet prepare mitdb', the Kaggle CSVs carry no rhythm).")
     data_dir: str = _key("data", "Folder with the Kaggle CSVs (.csv, .csv.gz or .csv.xz). If they are missing, a small bundled subset is used and a message says so.")
+    store: str = _key("", "Train from a sharded beat store written by 'ecgnet store' (its train/ shards read with bounded memory, its val/ beats for validation, its split and test set) instead of the resident training split; empty = resident data from data_dir. docs/distributed.md.")
+    shuffle_buffer: int = _key(262144, "With a store: beats per shuffle window (whole shards, at least one): each window is read, permuted and cut into batches; memory holds one window.")
+    save_every_steps: int = _key(0, "With a store: also write last.pt every this many steps, so a killed run resumes mid-epoch; 0 = at the end of each epoch only.")
     log_dir: str = _key("log", "Parent folder of the run directories (TensorBoard events, config, checkpoints).")
     run_name: str = _key("", "Run directory name under log_dir; empty = '<task>-<mode>-<date>-<time>'.")
     epochs: int = _key(60, "Maximum number of epochs (early stopping may end sooner).")
@@ -80,7 +83,11 @@ class Config:
         for key in ("epochs", "batch_size", "lr_decay_every", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise bad(key, f"must be >= 1, got {getattr(self, key)}")
-        for key in ("patience", "num_threads", "seed"):
+        if self.shuffle_buffer < 1:
+            raise bad("shuffle_buffer", f"must be >= 1, got {self.shuffle_buffer}")
+        if self.save_every_steps and not self.store:
+            raise bad("save_every_steps", "needs a store: a run on resident data saves at the end of each epoch; set 'store' or 0")
+        for key in ("patience", "num_threads", "seed", "save_every_steps"):
             if getattr(self, key) < 0:
                 raise bad(key, f"must be >= 0, got {getattr(self, key)}")
         if self.lr <= 0:

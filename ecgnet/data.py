@@ -83,6 +83,10 @@ class BeatDataset(Dataset):
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y.numpy(), minlength=len(self.class_names))
 
+    @property
+    def has_rhythm(self) -> bool:
+        return self.rhythm is not None
+
 
 def concatenate(parts: list[BeatDataset]) -> BeatDataset:
     """One dataset of ``parts`` in order; rhythm and records are kept only if every part has them."""
@@ -163,13 +167,17 @@ def load_files(data_dir: Path, stems: tuple[str, ...], task: Task) -> BeatDatase
 
 @dataclass
 class Splits:
-    """Train / validation / test beats of one task, and where they came from."""
-    train: BeatDataset
+    """Train / validation / test beats of one task, and where they came from.
+
+    ``train`` is resident, or a ``store.BeatStore`` read shard by shard during training.
+    """
+    train: BeatDataset  # or a store.BeatStore: len(), class_counts() and has_rhythm alike
     val: BeatDataset
     test: BeatDataset | None
     data_dir: Path
     test_indices: np.ndarray | None = None  # row indices into the concatenated files, for split-from-train tasks
     recipe: dict = field(default_factory=lambda: dict(PAPER_RECIPE))  # how the beats were cut
+    split: dict | None = None  # how a store's beats were split (seed, fractions), when they come from one
 
 
 def patients_of(records: np.ndarray) -> np.ndarray:

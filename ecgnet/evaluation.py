@@ -52,7 +52,7 @@ def predict_logits(model: ECGNet, x: torch.Tensor, batch_size: int = 1024, devic
 
 def check_inputs(model: ECGNet, data: BeatDataset, source: str) -> None:
     """A rhythm model needs the rhythm features that only prepared mitdb data carries."""
-    if model.rhythm_dim and data.rhythm is None:
+    if model.rhythm_dim and not data.has_rhythm:
         raise EcgnetError(f"{source}: this model takes rhythm features (model 'kachuee_rr'), but the beats carry none: "
                           "the Kaggle CSVs hold single beats without rhythm. Build the data with 'ecgnet prepare mitdb' "
                           "(its *_index.csv holds the rhythm), or use model 'kachuee'")

@@ -1,8 +1,9 @@
 """The training loop: model, optimiser, weight averaging, epochs, validation, checkpoints.
 
-Reads top to bottom: ``train`` sets a run up, then each epoch trains on the resident
-training tensors, validates, logs and saves last.pt (and best.pt on a better validation
-macro-F1) until the epoch limit or early stopping.
+Reads top to bottom: ``train`` sets a run up, then each epoch trains on batches from its
+source (the resident training tensors or a sharded store, ``ecgnet.sources``), validates,
+logs and saves last.pt (and best.pt on a better validation macro-F1) until the epoch limit
+or early stopping.
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from .augment import augment_minority, epoch_batches
 from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, library_versions, load_checkpoint, load_trunk, save_checkpoint
 from .config import Config
 from .constants import TASKS
@@ -35,6 +35,8 @@ from .model import ECGNet, count_parameters, create_model, freeze_trunk
 from .pretrained import resolve_checkpoint
 from .reporting import TensorBoardLogger, make_run_dir
 from .runtime import autocast, select_device
+from .sources import ResidentSource, StoreSource, training_source
+from .store import store_splits
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class TrainState:
     """Everything besides the weights that a resumed run needs to continue exactly."""
     epoch: int = 0            # epochs completed
     step: int = 0             # optimiser steps taken
+    epoch_step: int = 0       # steps taken in the epoch under way (mid-epoch checkpoints of a store run)
     best_val_macro_f1: float = -1.0
     best_epoch: int = 0
     epochs_without_improvement: int = 0
@@ -107,6 +110,7 @@ class TrainingRun:
     state: TrainState = field(default_factory=TrainState)
     history: list[dict] = field(default_factory=list)
     world: World = field(default_factory=World)  # the torchrun job (a world of one for a plain run)
+    last_val: dict = field(default_factory=dict)  # the latest validation metrics, saved with each checkpoint
 
     @property
     def evaluated(self) -> ECGNet:
@@ -135,6 +139,7 @@ class TrainingRun:
         self.state = TrainState(**ckpt["train_state"])
         self.history = list(ckpt["history"])
         self.pretrained = ckpt.get("pretrained")
+        self.last_val = ckpt.get("val_metrics") or {}
         if self.ema is not None:
             self.ema.module.load_state_dict(ckpt["model"])
             self.ema.n_averaged.fill_(self.state.step)  # one update per step
@@ -144,6 +149,7 @@ class TrainingRun:
             return {k: v.detach().cpu() for k, v in m.state_dict().items()}
 
         cfg, task = self.cfg, TASKS[self.cfg.task]
+        split = splits.split or {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "split_by": cfg.split_by, "test_fraction": cfg.test_fraction}
         return {
             "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
             "task": cfg.task, "class_names": list(task.class_names), "model_name": cfg.model, "model_args": self.model.model_args,
@@ -152,41 +158,34 @@ class TrainingRun:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(), "train_state": vars(self.state).copy(), "history": self.history,
             "val_metrics": val_metrics, "pretrained": self.pretrained, "recipe": splits.recipe,
-            "split": {"data_dir": str(splits.data_dir), "seed": cfg.seed, "val_fraction": cfg.val_fraction, "split_by": cfg.split_by,
-                      "val_records": sorted(set(splits.val.records.tolist())) if cfg.split_by == "patients" else None,
-                      "test_fraction": cfg.test_fraction, "n_train": len(splits.train), "n_val": len(splits.val),
+            "split": {"data_dir": str(splits.data_dir), "seed": split["seed"], "val_fraction": split["val_fraction"],
+                      "split_by": split["split_by"], "test_fraction": split["test_fraction"], "store": cfg.store or None,
+                      "val_records": sorted(set(splits.val.records.tolist())) if split["split_by"] == "patients" else None,
+                      "n_train": len(splits.train), "n_val": len(splits.val),
                       "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
         }
 
 
-def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_weight: torch.Tensor | None = None,
-                    desc: str = "train", rhythm: torch.Tensor | None = None) -> dict:
-    """One pass over the resident training tensors x (n, 1, 187), y (n,) [rhythm (n, k)] on the model's device.
+def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss_weight: torch.Tensor | None = None,
+                    desc: str = "train", on_step: Callable[[], None] | None = None) -> dict:
+    """One epoch (or the rest of one, after a mid-epoch resume) over ``source``'s batches.
 
-    Batches are gathered by index from x (no per-sample collation); beats outside the
-    majority class are augmented when ``cfg.augment``; the weight average is updated
-    after every step. Returns loss, accuracy, steps, beats.
+    The weight average is updated after every step and ``on_step`` called (mid-epoch
+    checkpoints). Returns loss, accuracy, steps and beats of the steps taken here.
     """
-    cfg, model, device, world = run.cfg, run.model, x.device, run.world
+    cfg, model, world, state = run.cfg, run.model, run.world, run.state
+    device = next(model.parameters()).device
     forward = CPUForward(model) if cfg.cpu_fast_paths and device.type == "cpu" else model
     if world.distributed:
-        forward = DistributedDataParallel(forward)  # gradients averaged over the ranks' slices of each batch
-    majority = int(torch.bincount(y).argmax())
+        forward = DistributedDataParallel(forward)  # gradients averaged over the ranks' batches
     model.train()
-    batches = epoch_batches(y.cpu(), cfg.batch_size, run.generator, cfg.imbalance == "balanced_sampling")
+    first = state.epoch_step
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
-    bar = tqdm(batches, desc=desc, leave=False, mininterval=1.0, disable=None if world.is_main else True, file=sys.stderr)
-    for i, idx in enumerate(bar):
-        idx = idx.to(device, non_blocking=True)
-        xb, yb = x[idx], y[idx]
-        if cfg.augment:  # the whole batch on every rank: the generator advances alike everywhere
-            xb = augment_minority(xb, yb, majority, run.generator)
-        rb = None if rhythm is None else rhythm[idx]
-        if world.distributed:  # this rank's slice of the batch
-            part = world.shard(torch.arange(len(idx), device=device))
-            xb, yb, rb = xb[part], yb[part], None if rb is None else rb[part]
+    bar = tqdm(source.batches(state.epoch, first), desc=desc, total=source.steps(state.epoch), initial=first, leave=False,
+               mininterval=1.0, disable=None if world.is_main else True, file=sys.stderr)
+    for xb, yb, rb in bar:
         with autocast(device, cfg.amp):
             logits = forward(xb, rb)
         loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)
@@ -196,15 +195,18 @@ def train_one_epoch(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, loss_wei
         run.scheduler.step()
         if run.ema is not None:
             run.ema.update_parameters(model)
+        state.step, state.epoch_step = state.step + 1, state.epoch_step + 1
         # Running sums stay on the device: no host sync per step on a GPU.
         loss_sum += loss.detach() * len(yb)
         correct += (logits.argmax(1) == yb).sum()
         seen += len(yb)
-        if i % 50 == 0:
+        if state.epoch_step % 50 == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+        if on_step is not None:
+            on_step()
     bar.close()
     totals = world.sum(torch.stack([loss_sum, correct.to(loss_sum.dtype), torch.tensor(float(seen), device=device)]))
-    return {"loss": (totals[0] / totals[2]).item(), "accuracy": (totals[1] / totals[2]).item(), "steps": len(batches),
+    return {"loss": (totals[0] / totals[2]).item(), "accuracy": (totals[1] / totals[2]).item(), "steps": state.epoch_step - first,
             "beats": int(totals[2].item())}
 
 
@@ -260,17 +262,13 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     ``on_epoch_end(evaluated_model, record, raw_model)`` observes (benchmarks); it must not steer.
     Ctrl-C or SIGTERM ends with ``TrainingInterrupted`` after the last completed epoch was saved.
     """
-    task = TASKS[cfg.task]
-    if splits is None:
-        splits = load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed,
-                             by_patients=cfg.split_by == "patients")
+    splits = splits or training_splits(cfg)
     device = select_device(cfg.device)
     run = TrainingRun.create(cfg, device, resume)
     run.world = world_from_env(device)
     check_inputs(run.model, splits.train, str(splits.data_dir))
     run_dir = shared_run_dir(cfg, run.world, run_dir, overwrite)
-    train_x, train_y = splits.train.x.to(device), splits.train.y.to(device)
-    train_rhythm = splits.train.rhythm.to(device) if run.model.rhythm_dim else None
+    source = training_source(splits.train, cfg, device, run.world, run.generator, bool(run.model.rhythm_dim))
     loss_weight = class_weights(splits, cfg, device)
     log.info("%s (%s): %d train / %d val beats from %s, %s trainable parameters, device %s, %d threads -> %s",
              cfg.task, cfg.mode, len(splits.train), len(splits.val), splits.data_dir,
@@ -282,10 +280,12 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
         with sigterm_as_interrupt():
             while state.epoch < cfg.epochs and not (cfg.patience and state.epochs_without_improvement >= cfg.patience):
                 start = time.perf_counter()
-                stats = train_one_epoch(run, train_x, train_y, loss_weight, f"epoch {state.epoch + 1}/{cfg.epochs}", train_rhythm)
+                stats = train_one_epoch(run, source, loss_weight, f"epoch {state.epoch + 1}/{cfg.epochs}",
+                                        mid_epoch_saver(run, run_dir, splits))
                 seconds = time.perf_counter() - start
-                state.step, state.epoch, state.train_seconds = state.step + stats["steps"], state.epoch + 1, state.train_seconds + seconds
+                state.epoch, state.epoch_step, state.train_seconds = state.epoch + 1, 0, state.train_seconds + seconds
                 val, record = validate(run, splits, stats, seconds, loss_weight)
+                run.last_val = val
                 improved = val["macro_f1"] > state.best_val_macro_f1
                 if improved:
                     state.best_val_macro_f1, state.best_epoch, state.epochs_without_improvement = val["macro_f1"], state.epoch, 0
@@ -300,6 +300,29 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
             board.close()
         raise TrainingInterrupted(run_dir, state.epoch) from None
     return finish(run, run_dir, board, splits)
+
+
+def training_splits(cfg: Config) -> Splits:
+    """The config's splits: from its store, or the task's files in data_dir (resident)."""
+    task = TASKS[cfg.task]
+    if cfg.store:
+        return store_splits(cfg.store, task)
+    return load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed,
+                       by_patients=cfg.split_by == "patients")
+
+
+def mid_epoch_saver(run: TrainingRun, run_dir: Path, splits: Splits) -> Callable[[], None] | None:
+    """With ``save_every_steps``: a step hook writing last.pt every that many steps (store runs resume mid-epoch)."""
+    every = run.cfg.save_every_steps
+    if not every:
+        return None
+
+    def save() -> None:
+        if run.state.epoch_step % every == 0:
+            if run.world.is_main:
+                save_checkpoint(run_dir / "last.pt", run.checkpoint(run.last_val, splits))
+            run.world.barrier()
+    return save
 
 
 def shared_run_dir(cfg: Config, world: World, run_dir: str | Path | None, overwrite: bool) -> Path:

@@ -15,7 +15,8 @@ from helpers import ENV, ROOT, SAMPLES
 LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed"},
+     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
+     "store", "store_batches", "sources"},
     {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain"},
     {"cli", "__main__"},
 ]

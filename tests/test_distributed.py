@@ -48,3 +48,17 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_another_world_siz
     # The ranks' float rounding (~1e-4 after epoch 1) is amplified by Adam's per-weight scaling, not more:
     assert gap(c["train_model"], d["train_model"]) < 0.1
     assert abs(c["val_metrics"]["accuracy"] - d["val_metrics"]["accuracy"]) < 0.03
+
+
+def test_two_ranks_train_on_a_store_each_reading_its_own_shards(tmp_path):
+    from ecgnet.distributed import World
+    from ecgnet.store import BeatStore
+    from ecgnet.store_batches import StoreBatches
+    from helpers import ecgnet
+
+    assert ecgnet("store", tmp_path / "st", "--data-dir", BUNDLED_DIR, "--shard-beats", "200") == 0
+    train("--epochs", "2", "--set", f"store={tmp_path / 'st'}", "--log-dir", str(tmp_path), "--run-name", "ddp-store", ranks=2)
+    ckpt = load_checkpoint(tmp_path / "ddp-store" / "last.pt")
+    streams = [StoreBatches(BeatStore(tmp_path / "st" / "train"), 64, 0, World(0, 2)) for _ in range(2)]
+    assert ckpt["step"] == streams[0].steps(0) + streams[1].steps(1) and ckpt["split"]["store"] == str(tmp_path / "st")
+    assert ckpt["history"][1]["train_loss"] < ckpt["history"][0]["train_loss"]  # it learns

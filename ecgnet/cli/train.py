@@ -26,7 +26,7 @@ DEFAULT_CONFIG = Path("config") / "config.json"
 # CLI flag -> config key, for the keys people change most.
 OVERRIDES = {"data_dir": str, "epochs": int, "batch_size": int, "lr": float, "seed": int, "run_name": str,
              "device": str, "task": str, "mode": str, "pretrained": str, "log_dir": str, "imbalance": str}
-RESUMABLE = {"epochs", "device", "data_dir"}
+RESUMABLE = {"epochs", "device", "data_dir", "store"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,13 +80,11 @@ def print_summary(cfg: "Config") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
-    from ..constants import TASKS
-    from ..data import load_splits, resolve_data_dir
     from ..evaluation import evaluate
     from ..metrics import format_report
     from ..reporting import write_test_report
     from ..runtime import configure_process
-    from ..trainer import train
+    from ..trainer import train, training_splits
 
     resume = load_checkpoint(Path(args.resume) / "last.pt") if args.resume else None
     cfg = resolve_config(args, resume)
@@ -97,9 +95,8 @@ def run(args: argparse.Namespace) -> int:
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone speaks and tests
     if not main_rank:
         logging.getLogger("ecgnet").setLevel(logging.WARNING)
-    task = TASKS[cfg.task]
-    data_dir = resolve_data_dir(cfg.data_dir, task)
-    splits = load_splits(task, data_dir, cfg.val_fraction, cfg.test_fraction, cfg.seed, by_patients=cfg.split_by == "patients")
+    splits = training_splits(cfg)
+    data_dir = splits.data_dir
     try:
         run_dir = train(cfg, splits, args.resume, resume, overwrite=args.overwrite)["run_dir"]
     except TrainingInterrupted as e:

@@ -26,10 +26,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from ecgnet.config import Config
-from ecgnet.data import find_file
+from ecgnet.constants import TASKS
+from ecgnet.data import BeatDataset, find_file
+from ecgnet.distributed import World
 from ecgnet.beatfiles import read_beats
 from ecgnet.model import ECGNet
 from ecgnet.runtime import configure_process
+from ecgnet.sources import ResidentSource
 from ecgnet.trainer import TrainingRun, train_one_epoch
 
 
@@ -76,17 +79,18 @@ def time_usual_loop(x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int) 
 
 def time_trainer(x: np.ndarray, y: np.ndarray, batch_size: int, threads: int, epochs: int) -> dict[str, list[float]]:
     """Epoch times of the trainer with the fast path on and off, epochs alternating."""
-    xt, yt = torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
-    runs = {}
+    data, cpu = BeatDataset(x, y, TASKS["mitbih"].class_names), torch.device("cpu")
+    runs, sources = {}, {}
     for fast in (True, False):
         cfg = Config(batch_size=batch_size, num_threads=threads, cpu_fast_paths=fast)
-        runs[fast] = TrainingRun.create(cfg, torch.device("cpu"))
-        train_one_epoch(runs[fast], xt[: 30 * batch_size], yt[: 30 * batch_size])  # warm-up
+        runs[fast] = run = TrainingRun.create(cfg, cpu)
+        train_one_epoch(run, ResidentSource(data.subset(np.arange(30 * batch_size)), cfg, cpu, World(), run.generator, False))  # warm-up
+        sources[fast] = ResidentSource(data, cfg, cpu, World(), run.generator, False)
     times = {True: [], False: []}
     for _ in range(epochs):
         for fast, run in runs.items():
             t = time.perf_counter()
-            train_one_epoch(run, xt, yt)
+            train_one_epoch(run, sources[fast])
             times[fast].append(time.perf_counter() - t)
             print(f"trainer, fast path {'on' if fast else 'off'}: {times[fast][-1]:.1f} s", flush=True)
     return {"ecgnet trainer, CPU fast path (default)": times[True], "ecgnet trainer, plain nn.Conv1d path": times[False]}

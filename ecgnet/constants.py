@@ -29,6 +29,8 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 UNCERTAIN = "uncertain"              # the verdict for beats below --min-confidence
 MAX_UPLOAD_MB = 200                  # the web page's upload limit (ecgnet app passes it to Streamlit)
 
+DEFAULT_SHARD_BEATS = 65_536        # beats per shard of a beat store (ecgnet store): 49 MB of float32 beats
+
 KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
 
 

@@ -1,4 +1,4 @@
-"""Where and how PyTorch runs: device choice, autocast, and the process settings entry points apply.
+"""Where and how PyTorch runs: device choice, autocast, the process settings entry points apply, SIGTERM during training.
 
 ``configure_process`` changes process-wide state (thread count, deterministic mode, the
 C allocator); library code never calls it: the CLIs and benchmarks do, explicitly.
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -83,3 +85,19 @@ def configure_process(num_threads: int = 0, device: str = "auto") -> torch.devic
     # changes no result and only costs time.
     torch.utils.deterministic.fill_uninitialized_memory = False
     return dev
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C so a killed job saves and exits cleanly (main thread only)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

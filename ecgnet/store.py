@@ -25,7 +25,7 @@ import numpy as np
 
 from .atomic import write_bytes, write_text
 from .checksums import sha256_bytes, write_digests
-from .constants import BEAT_LENGTH, Task
+from .constants import BEAT_LENGTH, DEFAULT_SHARD_BEATS, Task
 from .data import PAPER_RECIPE, BeatDataset, Splits
 from .errors import EcgnetError
 
@@ -33,7 +33,6 @@ STORE_FORMAT = "ecgnet-beat-store"
 STORE_VERSION = 1
 STORE_INDEX = "store.json"
 FIELDS = {"beats": np.float32, "labels": np.uint8, "records": np.int32, "rhythm": np.float32}
-DEFAULT_SHARD_BEATS = 65_536
 
 
 class StoreWriter:

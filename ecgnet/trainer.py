@@ -8,15 +8,12 @@ or early stopping.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -34,7 +31,8 @@ from .fastpath import CPUForward
 from .model import ECGNet, count_parameters, create_model, freeze_trunk
 from .pretrained import resolve_checkpoint
 from .reporting import TensorBoardLogger, make_run_dir
-from .runtime import autocast, select_device
+from .optimization import class_weights, make_optimizer, weight_average
+from .runtime import autocast, select_device, sigterm_as_interrupt
 from .sources import ResidentSource, StoreSource, training_source
 from .store import store_splits
 
@@ -65,36 +63,6 @@ def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[ECGN
         if cfg.mode == "frozen":
             freeze_trunk(model)
     return model.to(device), source
-
-
-def make_optimizer(model: ECGNet, cfg: Config) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters; in 'finetune' the trunk gets lr * trunk_lr_scale."""
-    trunk = [p for p in model.trunk_parameters() if p.requires_grad]
-    head = list(model.head.parameters())
-    groups = [{"params": head, "lr": cfg.lr}]
-    if trunk:
-        groups.append({"params": trunk, "lr": cfg.lr * (cfg.trunk_lr_scale if cfg.mode == "finetune" else 1.0)})
-    # The fused kernel updates all tensors in one call instead of one per tensor.
-    fused = True if head[0].device.type in ("cpu", "cuda") else None
-    return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fused)
-
-
-def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:
-    """An exponential moving average of ``model``'s weights (None when ``decay`` is 0).
-
-    At a constant learning rate the validation score of the raw weights swings from epoch
-    to epoch; the average follows the same path with the swings smoothed out. The decay
-    warms up as min(decay, (1+n)/(10+n)) so that on short runs the average is not
-    dominated by the first steps.
-    """
-    if not decay:
-        return None
-
-    def ema(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        # The weight stays a device tensor: no host sync per step on a GPU.
-        torch._foreach_lerp_(averaged, current, 1 - ((1 + num_averaged) / (10 + num_averaged)).clamp(max=decay))
-
-    return AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
 
 
 @dataclass
@@ -221,33 +189,6 @@ def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float
         raw = evaluate_model(run.model, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_weight)
         record.update(val_raw_accuracy=raw["accuracy"], val_raw_macro_f1=raw["macro_f1"])
     return val, record
-
-
-def class_weights(splits: Splits, cfg: Config, device: torch.device) -> torch.Tensor | None:
-    """Inverse-frequency loss weights (``class_weights``) or their square root (``sqrt_class_weights``), else None."""
-    if cfg.imbalance not in ("class_weights", "sqrt_class_weights"):
-        return None
-    counts = splits.train.class_counts()
-    weights = len(splits.train) / (len(counts) * np.maximum(counts, 1))
-    if cfg.imbalance == "sqrt_class_weights":
-        weights = np.sqrt(weights)
-    return torch.tensor(weights, dtype=torch.float32, device=device)
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """Treat SIGTERM like Ctrl-C so a killed job saves and exits cleanly (main thread only)."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None = None, resume: dict | None = None,

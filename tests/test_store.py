@@ -1,6 +1,5 @@
 """Sharded beat stores: what goes in comes out, batches are seeded permutations read in bounded windows,
 ranks read their own shards, a run resumes mid-epoch exactly, and damaged stores are refused in one line."""
-import json
 import shutil
 
 import numpy as np

@@ -18,7 +18,7 @@ from ecgnet.inference import Predictor
 from ecgnet.model import ECGNet
 from ecgnet.reporting import write_test_report
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import weight_average
+from ecgnet.optimization import weight_average
 
 
 @pytest.mark.slow
@@ -222,7 +222,7 @@ def test_class_weights_and_their_square_root():
     from ecgnet.config import Config
     from ecgnet.constants import TASKS
     from ecgnet.data import load_splits
-    from ecgnet.trainer import class_weights
+    from ecgnet.optimization import class_weights
     splits = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0)
     counts = splits.train.class_counts()
     full = class_weights(splits, Config(imbalance="class_weights"), torch.device("cpu"))

@@ -18,7 +18,7 @@ SPLIT_KEYS = ("seed", "val_fraction", "split_by", "test_fraction")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..store import DEFAULT_SHARD_BEATS
+    from ..constants import DEFAULT_SHARD_BEATS
 
     p.add_argument("out", help="folder to create (it gets train/ and val/ stores)")
     p.add_argument("--config", help="JSON config whose task, data_dir and split keys are used (default: the built-in defaults)")

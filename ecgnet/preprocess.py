@@ -23,6 +23,7 @@ from scipy.signal import resample_poly
 
 from .constants import BEAT_LENGTH, DEFAULT_DETECTOR, DETECTORS, SAMPLE_RATE, WINDOW_SECONDS
 from .errors import EcgnetError
+from .fusion import FUSED_DETECTORS, fuse_detections
 
 PEAK_THRESHOLD = 0.9
 BEAT_SPAN = 1.2  # beats span 1.2 median R-R intervals
@@ -72,9 +73,9 @@ def paper_r_peaks(signal: np.ndarray, fs: int = SAMPLE_RATE, threshold: float = 
 def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR) -> np.ndarray:
     """R-peak sample indices (at ``fs``) of a raw single-lead signal.
 
-    'sleepecg' (sleepecg's compiled detector), 'gqrs' and 'xqrs' (the ``wfdb`` package)
-    and the 'nk-*' methods (NeuroKit2's cleaning + detector of that name) run at the
-    signal's own rate; their marks are moved to the R peak (largest deviation from the
+    'sleepecg' (sleepecg's compiled detector), 'gqrs' and 'xqrs' (the ``wfdb`` package),
+    the 'nk-*' methods (NeuroKit2's cleaning + detector of that name) and 'fused' (three
+    fast ones voting, ``ecgnet.fusion``) run at the signal's own rate; their marks are moved to the R peak (largest deviation from the
     median within ±75 ms), so that every detector cuts beats at the same point. 'paper'
     is the paper's 0.9 rule, run at 125 Hz. docs/benchmarks.md compares them.
     """
@@ -83,6 +84,8 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR
         return np.rint(paper_r_peaks(resample(signal, fs)) * fs / SAMPLE_RATE).astype(np.int64)
     if method not in DETECTORS:
         raise EcgnetError(f"unknown beat detector {method!r}; choose one of {', '.join(DETECTORS)}")
+    if method == "fused":
+        return fuse_detections(signal, fs, [detect_r_peaks(signal, fs, m) for m in FUSED_DETECTORS])
     qrs = np.asarray(_qrs_marks(signal, fs, method), dtype=np.int64)
     qrs = qrs[(qrs >= 0) & (qrs < len(signal))]
     if len(qrs) == 0:

@@ -11,7 +11,8 @@ from ecgnet.batch import find_records, output_names
 from ecgnet.errors import EcgnetError
 from ecgnet.inference import Predictor
 from ecgnet.labelling import label_record
-from ecgnet.preprocess import detect_r_peaks
+from ecgnet.fusion import fuse_detections
+from ecgnet.preprocess import detect_r_peaks, resample
 from ecgnet.records import read_beat_annotations, read_recording, read_wfdb
 from helpers import FIXTURES, ecgnet
 
@@ -41,7 +42,7 @@ def test_edf_lead_by_name_and_bad_edf_files(tmp_path):
 
 
 @pytest.mark.parametrize("method, se, ppv", [
-    ("gqrs", 0.98, 0.99), ("nk-neurokit", 0.99, 0.99),
+    ("gqrs", 0.98, 0.99), ("nk-neurokit", 0.99, 0.99), ("fused", 0.99, 0.995),
     ("sleepecg", 0.93, 0.98),   # misses beats of PVC-rich stretches: 26 of 106 in the first minute of 208
 ])
 def test_library_detectors_find_the_annotated_beats(method, se, ppv):
@@ -52,6 +53,24 @@ def test_library_detectors_find_the_annotated_beats(method, se, ppv):
         c = processing.compare_annotations(ref, detect_r_peaks(rec.signal, rec.fs, method), int(0.15 * rec.fs))
         tp, fp, fn = tp + c.tp, fp + c.fp, fn + c.fn
     assert tp / (tp + fn) >= se and tp / (tp + fp) >= ppv, (method, tp, fp, fn)
+
+
+def test_fusion_recovers_the_beats_sleepecg_drops_at_any_rate():
+    rec = read_wfdb(REC_208)
+    ref, _ = read_beat_annotations(REC_208)
+    fast = detect_r_peaks(rec.signal, rec.fs, "sleepecg")
+    for fs in (360, 250, 128):  # the same excerpt at other sampling rates
+        signal = resample(rec.signal, rec.fs, fs)
+        found = np.rint(detect_r_peaks(signal, fs, "fused") * rec.fs / fs).astype(int)
+        c = processing.compare_annotations(ref, found, int(0.15 * rec.fs))
+        assert c.fn <= 3 and c.fp <= 1, (fs, c.tp, c.fp, c.fn)
+    assert processing.compare_annotations(ref, fast, int(0.15 * rec.fs)).fn >= 20  # what sleepecg alone misses here
+
+
+def test_fusion_of_nothing_is_nothing():
+    silent = np.zeros(3600)
+    assert len(fuse_detections(silent, 360, [np.array([], int)] * 3)) == 0
+    assert len(fuse_detections(silent, 360, [np.array([100, 500]), np.array([], int), np.array([900])])) == 0  # no two agree
 
 
 def test_find_records_in_folders_globs_and_names(tmp_path):

@@ -11,10 +11,12 @@ a data set of that size would; its store.json says so. Then, each in its own pro
 - store:    ``train.py --set store=OUT`` for one epoch over the tiled store.
 
 Prints epoch time, beats/s (median epoch) and peak RSS of each, and the throughput ratio.
+``--paths resident`` re-measures one path and keeps the other's row from bench/results/store_scale.json.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -22,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, data_dir, save, table
+from common import RESULTS, ROOT, data_dir, save, table
 
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.constants import TASKS
@@ -30,6 +32,7 @@ from ecgnet.data import load_splits
 from ecgnet.store import BeatStore, StoreWriter
 
 TASK = TASKS["mitbih"]
+PATHS = ("resident", "store")  # the reference file held in memory; the tiled store
 SPLIT = {"seed": 0, "val_fraction": 0.1, "split_by": "beats", "test_fraction": 0.2}
 
 
@@ -71,17 +74,22 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resident-epochs", type=int, default=3)
+    p.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="paths to measure (the others' rows are kept)")
     args = p.parse_args()
     store = write_tiled_store(args.out, args.tiles)
     common = ["--batch-size", str(args.batch_size), "--set", f"num_threads={args.threads}", "--set", "patience=0"]
-    runs = {"resident (reference file in memory)": timed_training([*common, "--data-dir", str(data_dir()), "--epochs", str(args.resident_epochs)],
-                                                                  args.out / "runs" / "resident"),
-            f"store ({len(store) / 1e6:.1f} M beats, tiled)": timed_training([*common, "--set", f"store={args.out}", "--epochs", "1"],
-                                                                              args.out / "runs" / "store")}
+    commands = {"resident": [*common, "--data-dir", str(data_dir()), "--epochs", str(args.resident_epochs)],
+                "store": [*common, "--set", f"store={args.out}", "--epochs", "1"]}
+    previous = RESULTS / "store_scale.json"
+    kept = {r["path"]: r for r in json.loads(previous.read_text())["rows"]} if previous.exists() else {}
     rows = []
-    for name, r in runs.items():
+    for path in PATHS:
+        if path not in args.paths:
+            rows.append(kept[path])
+            continue
+        r = timed_training(commands[path], args.out / "runs" / path)
         rate = statistics.median(h["beats_per_second"] for h in r["history"])
-        rows.append({"path": name, "epochs": len(r["history"]), "beats_per_epoch": round(rate * r["history"][0]["epoch_seconds"]),
+        rows.append({"path": path, "epochs": len(r["history"]), "beats_per_epoch": round(rate * r["history"][0]["epoch_seconds"]),
                      "epoch_s": round(statistics.median(h["epoch_seconds"] for h in r["history"]), 1),
                      "beats_per_s": round(rate), "peak_rss_mb": round(r["peak_rss_mb"])})
     for r in rows:

@@ -22,13 +22,14 @@ import torch
 from . import __version__
 from .atomic import atomic_write
 from .errors import EcgnetError
-from .model import ECGNet
+from .model import BeatClassifier
+from .registry import model_class
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CHECKPOINT_KIND = "ecgnet-checkpoint"
-TRUNK_PREFIXES = ("stem.", "blocks.")
+HEAD_PREFIX = "head."  # every registered model keeps its head here; the rest is the trunk
 
 
 def library_versions() -> dict:
@@ -121,26 +122,29 @@ def temperature_of(ckpt: dict) -> float:
     return float((ckpt.get("calibration") or {}).get("temperature", 1.0))
 
 
-def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> ECGNet:
-    """Rebuild the model from the checkpoint's own hyper-parameters and load its weights."""
+def model_from_checkpoint(ckpt: dict, source: str = "checkpoint") -> BeatClassifier:
+    """Rebuild the model from the checkpoint's own model name and hyper-parameters and load its weights."""
+    name = ckpt.get("model_name", "kachuee")
     try:
-        model = ECGNet(**ckpt["model_args"])
+        model = model_class(name)(**ckpt["model_args"])
         model.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise EcgnetError(f"{source}: weights do not match the ECGNet architecture ({str(e).splitlines()[0][:160]})") from None
+        raise EcgnetError(f"{source}: weights do not match the '{name}' architecture ({str(e).splitlines()[0][:160]})") from None
     return model
 
 
-def load_trunk(model: ECGNet, ckpt: dict, source: str) -> None:
+def load_trunk(model: BeatClassifier, ckpt: dict, source: str) -> None:
     """Copy the conv trunk of a pretrained MIT-BIH checkpoint into ``model``."""
     if ckpt.get("task") != "mitbih":
         raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('task')}' model, not an MIT-BIH trunk; pass a checkpoint trained with task 'mitbih'")
     theirs = ckpt.get("model_args", {})
-    for key in ("channels", "n_blocks"):
-        if theirs.get(key) != model.model_args[key]:
-            raise EcgnetError(f"pretrained checkpoint {source} has {key}={theirs.get(key)}, this model has {model.model_args[key]}; the architectures do not match")
-    trunk = {k: v for k, v in ckpt["model"].items() if k.startswith(TRUNK_PREFIXES)}
-    expected = {k for k in model.state_dict() if k.startswith(TRUNK_PREFIXES)}
+    if not isinstance(model, model_class(ckpt.get("model_name", "kachuee"))):
+        raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('model_name', 'kachuee')}' model; set 'model' to match it")
+    for key, value in model.model_args.items():
+        if key not in ("n_classes", "rhythm_dim") and theirs.get(key) != value:
+            raise EcgnetError(f"pretrained checkpoint {source} has {key}={theirs.get(key)}, this model has {value}; the architectures do not match")
+    trunk = {k: v for k, v in ckpt["model"].items() if not k.startswith(HEAD_PREFIX)}
+    expected = {k for k in model.state_dict() if not k.startswith(HEAD_PREFIX)}
     if set(trunk) != expected or any(trunk[k].shape != model.state_dict()[k].shape for k in trunk):
-        raise EcgnetError(f"pretrained checkpoint {source}: its trunk weights do not match the ECGNet trunk")
+        raise EcgnetError(f"pretrained checkpoint {source}: its trunk weights do not match this model's trunk")
     model.load_state_dict(trunk, strict=False)

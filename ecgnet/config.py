@@ -10,7 +10,7 @@ from typing import Any
 
 from .constants import DEVICES, TASKS
 from .errors import EcgnetError
-from .model import MODELS
+from .registry import MODELS
 
 MODES = ("scratch", "frozen", "finetune")
 IMBALANCE = ("none", "class_weights", "sqrt_class_weights", "balanced_sampling")
@@ -28,7 +28,7 @@ class Config:
     """All keys of config/*.json. ``config/README.md`` is generated from these help texts."""
 
     task: str = _key("mitbih", "Dataset/task: 'mitbih' (5 classes N,S,V,F,Q) or 'ptbdb' (normal vs myocardial infarction).")
-    model: str = _key("kachuee", "Registered model: 'kachuee' (the paper's net) or 'kachuee_rr' (the same trunk with the beat's rhythm features in the head; needs data from 'ecgnet prepare mitdb', the Kaggle CSVs carry no rhythm).")
+    model: str = _key("kachuee", "Registered model (ecgnet.registry): 'kachuee' (the paper's net), 'kachuee_rr' (the same trunk with the beat's rhythm features in the head; needs data from 'ecgnet prepare mitdb', the Kaggle CSVs carry no rhythm), 'cnn_lstm' (two convolutions + LSTM), 'gru' (a recurrent baseline) or 'cnn_bilstm_attn' (conv blocks + BiLSTM + attention pooling); docs/models.md compares them.")
     data_dir: str = _key("data", "Folder with the Kaggle CSVs (.csv, .csv.gz or .csv.xz). If they are missing, a small bundled subset is used and a message says so.")
     store: str = _key("", "Train from a sharded beat store written by 'ecgnet store' (its train/ shards read with bounded memory, its val/ beats for validation, its split and test set) instead of the resident training split; empty = resident data from data_dir. docs/distributed.md.")
     shuffle_buffer: int = _key(262144, "With a store: beats per shuffle window (whole shards, at least one): each window is read, permuted and cut into batches; memory holds one window.")
@@ -52,7 +52,7 @@ class Config:
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
     amp: bool = _key(True, "Mixed precision (bfloat16 autocast) on CUDA; ignored on CPU.")
-    cpu_fast_paths: bool = _key(True, "On CPU, train through ecgnet.fastpath (channels-last 2-D convolutions, a GEMM weight gradient): the same arithmetic as the plain nn.Conv1d model, faster (docs/benchmarks.md); false = the plain model.")
+    cpu_fast_paths: bool = _key(True, "On CPU, train the 'kachuee' models through ecgnet.fastpath (channels-last 2-D convolutions, a GEMM weight gradient): the same arithmetic as the plain nn.Conv1d model, faster (docs/benchmarks.md); false = the plain model.")
     num_threads: int = _key(0, "CPU threads for PyTorch; 0 = number of physical cores.")
     eval_batch_size: int = _key(1024, "Batch size for validation/test/prediction.")
     pretrained: str = _key("", "Transfer: the MIT-BIH model whose conv trunk is reused (modes 'frozen' and 'finetune'): a shipped model name such as 'mitbih' or a checkpoint path.")

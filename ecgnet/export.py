@@ -22,14 +22,15 @@ from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import BEAT_LENGTH, ONNX_KIND, ONNX_METADATA_KEY, SAMPLE_RATE
 from .errors import EcgnetError
 from .fastpath import CPUForward
-from .model import ECGNet
+from .registry import uses_cpu_fast_path
+from .model import BeatClassifier
 from .rhythm import RHYTHM_INPUTS
 
 
 class CalibratedProbabilities(nn.Module):
     """``softmax(model(beats) / T)`` with beats as (batch, 187): the graph an ONNX export holds."""
 
-    def __init__(self, model: ECGNet | CPUForward, temperature: float) -> None:
+    def __init__(self, model: BeatClassifier | CPUForward, temperature: float) -> None:
         super().__init__()
         self.model = model
         self.temperature = temperature
@@ -53,7 +54,7 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
     model = model_from_checkpoint(ckpt).eval()
     # The (1, k) 2-D layout of ecgnet.fastpath: the same arithmetic, but ONNX Runtime's CPU
     # kernels run 2-D convolutions about 3x faster than 1-D ones (bench/inference.py).
-    wrapper = CalibratedProbabilities(CPUForward(model).eval(), temperature_of(ckpt)).eval()
+    wrapper = CalibratedProbabilities((CPUForward(model) if uses_cpu_fast_path(model) else model).eval(), temperature_of(ckpt)).eval()
     batch = torch.export.Dim("batch", min=1)
     args = (torch.zeros(2, BEAT_LENGTH),)
     shapes = {"beats": {0: batch}}

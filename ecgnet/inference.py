@@ -11,6 +11,7 @@ from .constants import BEAT_LENGTH
 from .errors import EcgnetError
 from .evaluation import predict_logits
 from .fastpath import FROZEN_MIN_BEATS, freeze_for_cpu
+from .registry import uses_cpu_fast_path
 from .pretrained import resolve_checkpoint
 from .rhythm import rhythm_inputs
 from .runtime import select_device
@@ -58,7 +59,7 @@ class Predictor:
                 raise EcgnetError(f"{self.name}: model '{self.model_name}' classifies beats with their rhythm, which beat files "
                                   "do not carry; label a whole recording (--record), or use a 'kachuee' model such as 'mitbih' for single beats")
             r = torch.from_numpy(rhythm_inputs(np.asarray(rhythm)))
-        if self.fast and self._frozen is None and self.device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS:
+        if self.fast and self._frozen is None and self.device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS and uses_cpu_fast_path(self.model):
             self._frozen = freeze_for_cpu(self.model)
         return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen, rhythm=r)
 

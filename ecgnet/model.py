@@ -10,10 +10,10 @@ follows timm (``forward_features`` / ``forward_head`` / ``reset_classifier``): t
 learning reuses the trunk of an MIT-BIH model under a new head. Faster CPU execution
 of the same arithmetic lives in ``ecgnet.fastpath``.
 
-The registry (``MODELS``, ``create_model``) holds the paper's net, ``kachuee``, and
-``kachuee_rr``: the same trunk with the beat's rhythm features (``ecgnet.rhythm``)
-joined to its 64 learned features in front of the head, for patients never seen in
-training.
+``BeatClassifier`` is what every registered model (``ecgnet.registry``) offers: the
+trunk/head split, ``model_args`` to rebuild it, ``reset_classifier``. The paper's net is
+registered as ``kachuee`` and, with the beat's rhythm features (``ecgnet.rhythm``)
+joined to its 64 learned features in front of the head, as ``kachuee_rr``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import BEAT_LENGTH
-from .rhythm import RHYTHM_INPUTS
 
 
 class ResidualBlock(nn.Module):
@@ -45,7 +44,54 @@ def trunk_length(length: int = BEAT_LENGTH, n_blocks: int = 5) -> int:
     return length
 
 
-class ECGNet(nn.Module):
+class BeatClassifier(nn.Module):
+    """A beat classifier: ``forward_features`` (trunk) then ``forward_head`` (``self.head``).
+
+    Subclasses build ``self.head`` with ``_make_head(n_classes)``, pass their constructor
+    arguments up as ``args`` (stored in checkpoints as ``model_args``) and take rhythm
+    inputs only if they set ``rhythm_dim``.
+    """
+
+    rhythm_dim: int = 0
+
+    def __init__(self, n_classes: int, args: dict) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self._args = dict(args)
+
+    @property
+    def model_args(self) -> dict:
+        """Constructor arguments, stored in checkpoints so a model can be rebuilt without a config."""
+        return {"n_classes": self.n_classes, **self._args}
+
+    def trunk_parameters(self) -> list[nn.Parameter]:
+        """Every parameter outside the head: what transfer reuses (and 'frozen' freezes)."""
+        head = {id(p) for p in self.head.parameters()}
+        return [p for p in self.parameters() if id(p) not in head]
+
+    def forward_features(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _make_head(self, n_classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x, rhythm))
+
+    def reset_classifier(self, n_classes: int) -> None:
+        """Replace the whole head with a freshly initialised one for ``n_classes``.
+
+        Unlike timm, where only the last layer is the classifier, the paper's transfer
+        experiment retrains all three FC layers on top of the frozen conv trunk.
+        """
+        self.n_classes = n_classes
+        self.head = self._make_head(n_classes).to(next(self.parameters()).device)
+
+
+class ECGNet(BeatClassifier):
     """Kachuee et al. residual CNN: trunk (conv + 5 residual blocks) and a 3-layer FC head.
 
     With ``rhythm_dim`` > 0 the head also takes that many rhythm inputs per beat, joined
@@ -53,8 +99,8 @@ class ECGNet(nn.Module):
     """
 
     def __init__(self, n_classes: int = 5, channels: int = 32, n_blocks: int = 5, hidden: int = 32, rhythm_dim: int = 0) -> None:
-        super().__init__()
-        self.n_classes, self.channels, self.n_blocks, self.hidden = n_classes, channels, n_blocks, hidden
+        super().__init__(n_classes, {"channels": channels, "n_blocks": n_blocks, "hidden": hidden, "rhythm_dim": rhythm_dim})
+        self.channels, self.n_blocks, self.hidden = channels, n_blocks, hidden
         self.rhythm_dim = rhythm_dim
         self.stem = nn.Conv1d(1, channels, kernel_size=5, padding=2)
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
@@ -66,15 +112,6 @@ class ECGNet(nn.Module):
         # layers are what give 55,013 parameters.
         return nn.Sequential(nn.Linear(self.num_features, self.hidden), nn.ReLU(),
                              nn.Linear(self.hidden, self.hidden), nn.Linear(self.hidden, n_classes))
-
-    @property
-    def model_args(self) -> dict:
-        """Constructor arguments, stored in checkpoints so a model can be rebuilt without a config."""
-        return {"n_classes": self.n_classes, "channels": self.channels, "n_blocks": self.n_blocks, "hidden": self.hidden,
-                "rhythm_dim": self.rhythm_dim}
-
-    def trunk_parameters(self) -> list[nn.Parameter]:
-        return [p for m in (self.stem, self.blocks) for p in m.parameters()]
 
     def forward_features(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, 1, 187) beats [and (batch, rhythm_dim) rhythm inputs] -> (batch, num_features)."""
@@ -88,36 +125,9 @@ class ECGNet(nn.Module):
             raise ValueError("this model takes rhythm inputs: call it as model(beats, rhythm)")
         return torch.cat([features, rhythm], dim=1)
 
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x, rhythm))
-
-    def reset_classifier(self, n_classes: int) -> None:
-        """Replace the whole FC head with a freshly initialised one for ``n_classes``.
-
-        Unlike timm, where only the last layer is the classifier, the paper's transfer
-        experiment retrains all three FC layers on top of the frozen conv trunk.
-        """
-        self.n_classes = n_classes
-        self.head = self._make_head(n_classes).to(self.stem.weight.device)
 
 
-MODELS = {
-    "kachuee": {},                                      # the paper's net (Fig. 2)
-    "kachuee_rr": {"rhythm_dim": len(RHYTHM_INPUTS)},  # the same trunk + rhythm features in the head
-}
-
-
-def create_model(name: str, n_classes: int, **kwargs) -> ECGNet:
-    """A registered model by name (``MODELS``) for ``n_classes`` classes."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
-    return ECGNet(n_classes=n_classes, **(MODELS[name] | kwargs))
-
-
-def freeze_trunk(model: ECGNet) -> None:
+def freeze_trunk(model: BeatClassifier) -> None:
     """Stop gradients through the conv trunk (the transfer setting of the paper)."""
     for p in model.trunk_parameters():
         p.requires_grad_(False)

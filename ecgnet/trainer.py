@@ -28,7 +28,8 @@ from .distributed import World, world_from_env
 from .errors import TrainingInterrupted
 from .evaluation import calibrate, check_inputs, evaluate_model
 from .fastpath import CPUForward
-from .model import ECGNet, count_parameters, create_model, freeze_trunk
+from .model import BeatClassifier, count_parameters, freeze_trunk
+from .registry import create_model, uses_cpu_fast_path
 from .pretrained import resolve_checkpoint
 from .reporting import TensorBoardLogger, make_run_dir
 from .optimization import class_weights, make_optimizer, weight_average
@@ -51,7 +52,7 @@ class TrainState:
     train_seconds: float = 0.0
 
 
-def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[ECGNet, dict | None]:
+def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[BeatClassifier, dict | None]:
     """A fresh model for ``cfg``; for transfer modes, with the pretrained MIT-BIH trunk loaded (and frozen)."""
     model = create_model(cfg.model, n_classes)
     source = None
@@ -69,7 +70,7 @@ def build_model(cfg: Config, n_classes: int, device: torch.device) -> tuple[ECGN
 class TrainingRun:
     """The objects of one run that change as it trains, and the checkpoint they make."""
     cfg: Config
-    model: ECGNet
+    model: BeatClassifier
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     ema: AveragedModel | None
@@ -81,7 +82,7 @@ class TrainingRun:
     last_val: dict = field(default_factory=dict)  # the latest validation metrics, saved with each checkpoint
 
     @property
-    def evaluated(self) -> ECGNet:
+    def evaluated(self) -> BeatClassifier:
         """The weights validated, saved as "model" and used for prediction."""
         return self.model if self.ema is None else self.ema.module
 
@@ -113,7 +114,7 @@ class TrainingRun:
             self.ema.n_averaged.fill_(self.state.step)  # one update per step
 
     def checkpoint(self, val_metrics: dict, splits: Splits) -> dict:
-        def weights(m: ECGNet) -> dict:
+        def weights(m: BeatClassifier) -> dict:
             return {k: v.detach().cpu() for k, v in m.state_dict().items()}
 
         cfg, task = self.cfg, TASKS[self.cfg.task]
@@ -143,7 +144,7 @@ def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss
     """
     cfg, model, world, state = run.cfg, run.model, run.world, run.state
     device = next(model.parameters()).device
-    forward = CPUForward(model) if cfg.cpu_fast_paths and device.type == "cpu" else model
+    forward = CPUForward(model) if cfg.cpu_fast_paths and device.type == "cpu" and uses_cpu_fast_path(model) else model
     if world.distributed:
         forward = DistributedDataParallel(forward)  # gradients averaged over the ranks' batches
     model.train()
@@ -192,7 +193,7 @@ def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float
 
 
 def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None = None, resume: dict | None = None,
-          on_epoch_end: Callable[[ECGNet, dict, ECGNet], None] | None = None, overwrite: bool = False) -> dict:
+          on_epoch_end: Callable[[BeatClassifier, dict, BeatClassifier], None] | None = None, overwrite: bool = False) -> dict:
     """Train ``cfg`` and return a summary (best epoch and score, epochs, seconds, history, run_dir).
 
     ``splits`` default to the task's files in ``cfg.data_dir``; ``run_dir`` to a fresh

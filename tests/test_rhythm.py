@@ -11,7 +11,7 @@ from ecgnet.data import BUNDLED_DIR, group_split, load_splits, patients_of, read
 from ecgnet.errors import EcgnetError
 from ecgnet.evaluation import evaluate
 from ecgnet.fastpath import CPUForward, freeze_for_cpu
-from ecgnet.model import create_model
+from ecgnet.registry import create_model
 from ecgnet.records import read_beat_annotations
 from ecgnet.rhythm import check_rhythm, rhythm_features, rhythm_inputs
 

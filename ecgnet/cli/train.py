@@ -65,7 +65,7 @@ def print_summary(cfg: "Config") -> None:
     import torch
     from torchsummary import summary
     from ..constants import BEAT_LENGTH, TASKS
-    from ..model import create_model
+    from ..registry import create_model
 
     class WithRhythm(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:

@@ -1,0 +1,80 @@
+"""The model registry: every model learns on real beats, rebuilds from its checkpoint, splits into trunk and
+head, and transfers its trunk; checkpoints of one model are refused as another's trunk."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ecgnet.checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint, load_trunk, model_from_checkpoint, save_checkpoint
+from ecgnet.constants import TASKS
+from ecgnet.data import BUNDLED_DIR, load_splits
+from ecgnet.errors import EcgnetError
+from ecgnet.model import BeatClassifier, count_parameters, freeze_trunk
+from ecgnet.registry import create_model, list_models
+from helpers import train_small
+
+PLAIN = [name for name in list_models() if name != "kachuee_rr"]  # kachuee_rr: tests/test_rhythm.py
+
+
+@pytest.fixture(scope="module")
+def beats():
+    train = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0).train
+    return train.x[:256], train.y[:256]
+
+
+def checkpoint_of(name: str, model: BeatClassifier, task: str = "mitbih") -> dict:
+    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "task": task, "model_name": name, "model_args": model.model_args, "model": model.state_dict(),
+            "class_names": list(TASKS[task].class_names)}
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_each_model_learns_and_rebuilds_from_its_checkpoint(name, beats, tmp_path):
+    torch.manual_seed(0)
+    x, y = beats
+    model = create_model(name, 5)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
+    save_checkpoint(tmp_path / "m.pt", checkpoint_of(name, model))
+    rebuilt = model_from_checkpoint(load_checkpoint(tmp_path / "m.pt"))
+    assert type(rebuilt) is type(model) and rebuilt.model_args == model.model_args
+    model.eval(), rebuilt.eval()
+    assert torch.equal(rebuilt(x), model(x))
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_trunk_head_split_and_transfer_to_two_classes(name, beats):
+    x, _ = beats
+    source = create_model(name, 5).eval()
+    assert torch.equal(source(x), source.forward_head(source.forward_features(x)))
+    target = create_model(name, 2)
+    load_trunk(target, checkpoint_of(name, source), "source")
+    target.eval()
+    assert torch.equal(target.forward_features(x), source.forward_features(x))
+    freeze_trunk(target)
+    assert count_parameters(target, trainable_only=True) == sum(p.numel() for p in target.head.parameters())
+    target.reset_classifier(3)
+    assert target(x).shape == (len(x), 3) and target.model_args["n_classes"] == 3
+
+
+def test_a_trunk_of_another_model_is_refused():
+    source = create_model("cnn_lstm", 5)
+    with pytest.raises(EcgnetError, match="is a 'cnn_lstm' model; set 'model' to match it"):
+        load_trunk(create_model("gru", 2), checkpoint_of("cnn_lstm", source), "src")
+    with pytest.raises(EcgnetError, match="has width=64, this model has 32"):
+        load_trunk(create_model("cnn_bilstm_attn", 2, width=32), checkpoint_of("cnn_bilstm_attn", create_model("cnn_bilstm_attn", 5)), "src")
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        create_model("resnet", 5)
+
+
+@pytest.mark.slow
+def test_a_registry_model_trains_through_the_trainer(tmp_path):
+    summary = train_small(tmp_path / "lstm", model="cnn_lstm", epochs=2)
+    best = load_checkpoint(tmp_path / "lstm" / "best.pt")
+    assert best["model_name"] == "cnn_lstm" and best["calibration"]["temperature"] > 0
+    assert summary["history"][-1]["train_loss"] < summary["history"][0]["train_loss"]

@@ -17,7 +17,7 @@ LAYERS = [
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
      "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
      "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry"},
-    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain"},
+    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune"},
     {"cli", "__main__"},
 ]
 

@@ -164,7 +164,19 @@ class BeatStore:
             if len(arrays[key]) != shard["beats"] or arrays[key].dtype != FIELDS[key]:
                 raise EcgnetError(f"{path}: holds {len(arrays[key])} {arrays[key].dtype} rows, the index says {shard['beats']} "
                                   f"{np.dtype(FIELDS[key])}; the store is damaged, write it again")
+        self.check_values(shard["name"], arrays)
         return arrays
+
+    def check_values(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Refuse a shard with beats of the wrong length, non-finite samples or labels outside the classes."""
+        beats, labels = arrays["beats"], arrays["labels"]
+        where = f"{self.path}/{name}"
+        if beats.ndim != 2 or beats.shape[1] != BEAT_LENGTH:
+            raise EcgnetError(f"{where}.beats.npy: beats of shape {beats.shape[1:]}, not ({BEAT_LENGTH},); write the store again")
+        if len(labels) and int(labels.max()) >= len(self.class_names):
+            raise EcgnetError(f"{where}.labels.npy: label {int(labels.max())} for {len(self.class_names)} classes; the store is damaged, write it again")
+        if not np.isfinite(beats).all():
+            raise EcgnetError(f"{where}.beats.npy: non-finite samples; the store is damaged, write it again")
 
     def dataset(self, shard_ids: list[int] | None = None) -> BeatDataset:
         """The beats of ``shard_ids`` (default: all) as one resident dataset, in store order."""

@@ -135,6 +135,9 @@ def test_a_store_run_killed_mid_epoch_resumes_exactly(tmp_path, store_dir, monke
     (lambda d: (d / "shard-00001.beats.npy").unlink(), "shard-00001.beats.npy: missing or unreadable"),
     (lambda d: (d / "shard-00002.labels.npy").write_bytes((d / "shard-00002.labels.npy").read_bytes()[:100]), "unreadable|holds"),
     (lambda d: np.save(d / "shard-00000.labels.npy", np.zeros(5, np.uint8)), "holds 5 uint8 rows, the index says 200"),
+    (lambda d: np.save(d / "shard-00003.labels.npy", np.full(200, 9, np.uint8)), "label 9 for 5 classes"),
+    (lambda d: np.save(d / "shard-00004.beats.npy", np.full((200, 187), np.nan, np.float32)), "non-finite samples"),
+    (lambda d: np.save(d / "shard-00005.beats.npy", np.zeros((200, 100), np.float32)), "not \\(187,\\)"),
 ])
 def test_damaged_stores_are_refused_in_one_line(store_dir, tmp_path, damage, expect):
     copy = tmp_path / "st"

@@ -9,7 +9,7 @@ WINDOW_SECONDS = 10      # the recipe cuts beats window by window
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # R-peak detectors of ecgnet.preprocess; the default is the fastest with pooled Se and +P >= 99.5% on mitdb (EC57).
-DETECTORS = ("gqrs", "fused", "sleepecg", "xqrs", "paper", "nk-neurokit", "nk-pantompkins1985", "nk-hamilton2002", "nk-elgendi2010",
+DETECTORS = ("fused", "gqrs", "sleepecg", "xqrs", "paper", "nk-neurokit", "nk-pantompkins1985", "nk-hamilton2002", "nk-elgendi2010",
              "nk-engzeemod2012", "nk-kalidas2017", "nk-rodrigues2021")
 DEFAULT_DETECTOR = DETECTORS[0]
 

@@ -120,7 +120,7 @@ def _qrs_marks(signal: np.ndarray, fs: float, method: str) -> np.ndarray:
     try:
         import neurokit2 as nk
     except ImportError:
-        raise EcgnetError(f"detector {method!r} needs NeuroKit2: pip install neurokit2 (or use --detector {DEFAULT_DETECTOR})") from None
+        raise EcgnetError(f"detector {method!r} needs NeuroKit2: pip install neurokit2 (or use --detector gqrs or sleepecg)") from None
     name = method.removeprefix("nk-")
     cleaned = nk.ecg_clean(signal, sampling_rate=fs, method=NEUROKIT_CLEANING[name])
     _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method=name)

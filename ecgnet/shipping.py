@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .constants import TASKS
+from .constants import DEFAULT_DETECTOR, TASKS
 from .data import BUNDLED_DIR, find_file, load_splits
 from .errors import EcgnetError
 from .evaluation import calibrate, evaluate
@@ -51,7 +51,7 @@ def bundled_figures(predictor: Predictor) -> dict:
     """
     if predictor.needs_rhythm:
         result = label_record(predictor, read_recording(BUNDLED_RECORD))
-        return {"data": "bundled record 208, first minute", "per_class": result["summary"]["per_class"],
+        return {"data": f"bundled record 208, first minute, detector {DEFAULT_DETECTOR}", "per_class": result["summary"]["per_class"],
                 "mean_probability": round(float(result["table"]["probability"].mean()), 6)}
     from .beatfiles import read_beats
 

@@ -15,19 +15,20 @@ from helpers import ENV, FIXTURES, ROOT, ecgnet
 REC_208 = FIXTURES / "mitdb" / "208"
 
 
-def stream_beats(rec: Recording, chunk: int, **kwargs):
-    stream = BeatStream(rec.fs, "gqrs", **kwargs)
+def stream_beats(rec: Recording, chunk: int, detector: str = "gqrs", **kwargs):
+    stream = BeatStream(rec.fs, detector, **kwargs)
     beats = []
     for i in range(0, len(rec.signal), chunk):
         beats += stream.push(rec.signal[i:i + chunk])
     return stream, beats + stream.finish()
 
 
-def test_streamed_beats_match_the_offline_recording():
+@pytest.mark.parametrize("detector", ["gqrs", "fused"])
+def test_streamed_beats_match_the_offline_recording(detector):
     rec = read_recording(REC_208)
     predictor = Predictor.from_checkpoint("mitbih", "cpu")
-    offline = label_record(predictor, rec)
-    _, beats = stream_beats(rec, 97)                      # an odd chunk size: beats must not depend on it
+    offline = label_record(predictor, rec, detector)
+    _, beats = stream_beats(rec, 97, detector)            # an odd chunk size: beats must not depend on it
     samples = np.array([b.sample for b in beats])
     names = predictor.predict(np.stack([b.beat for b in beats]))
     found = np.isin(offline["table"]["sample"], samples)

@@ -38,6 +38,7 @@ from .sources import ResidentSource, StoreSource, training_source
 from .store import store_splits
 
 log = logging.getLogger(__name__)
+LONG_EPOCH_STEPS = 10_000  # epochs this long report progress in the log when no progress bar is shown
 
 
 @dataclass
@@ -152,8 +153,12 @@ def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
-    bar = tqdm(source.batches(state.epoch, first), desc=desc, total=source.steps(state.epoch), initial=first, leave=False,
+    total = source.steps(state.epoch)
+    bar = tqdm(source.batches(state.epoch, first), desc=desc, total=total, initial=first, leave=False,
                mininterval=1.0, disable=None if world.is_main else True, file=sys.stderr)
+    # Without a terminal the bar is off: long epochs (a large store) log a line every tenth instead.
+    tenth = total // 10 if bar.disable and world.is_main and total >= LONG_EPOCH_STEPS else 0
+    start = time.perf_counter()
     for xb, yb, rb in bar:
         with autocast(device, cfg.amp):
             logits = forward(xb, rb)
@@ -171,6 +176,9 @@ def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss
         seen += len(yb)
         if state.epoch_step % 50 == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")
+        if tenth and state.epoch_step % tenth == 0:
+            log.info("  %s: step %d/%d, train loss %.4f acc %.4f, %.0f beats/s", desc, state.epoch_step, total,
+                     loss_sum.item() / seen, correct.item() / seen, seen / (time.perf_counter() - start))
         if on_step is not None:
             on_step()
     bar.close()

@@ -171,3 +171,13 @@ def test_store_cli_errors_exit_2(store_dir, capsys):
     assert ecgnet("train", "--set", f"store={store_dir / 'missing'}") == 2
     err = capsys.readouterr().err
     assert "already holds a beat store" in err and "not a beat store" in err and "Traceback" not in err
+
+
+def test_long_epochs_report_progress_without_a_terminal(tmp_path, store_dir, monkeypatch, caplog):
+    import ecgnet.trainer
+    monkeypatch.setattr(ecgnet.trainer, "LONG_EPOCH_STEPS", 20)  # as if the bundled store were a large one
+    with caplog.at_level("INFO", logger="ecgnet"):
+        train(configured(tmp_path, store_dir, run_name="progress"))
+    lines = [r.getMessage() for r in caplog.records if "step " in r.getMessage()]
+    steps = StoreBatches(BeatStore(store_dir / "train"), 32, 0).steps(0)
+    assert len(lines) == 10 and f"step {steps // 10}/{steps}," in lines[0] and "beats/s" in lines[0]

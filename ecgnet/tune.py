@@ -136,7 +136,7 @@ def write_outputs(study: optuna.Study, base: Config, out: Path) -> None:
     write_text(out / "best_config.json", json.dumps(best_config(study, base), indent=2) + "\n")
     write_text(out / "trials.csv", study.trials_dataframe().to_csv(index=False))
     history_figure(study).savefig(out / "history.png", dpi=120)
-    if len(complete) >= 2:
+    if len({t.value for t in complete}) >= 2:  # importance needs trials that differ in their scores
         importance_figure(study).savefig(out / "importance.png", dpi=120)
     log.info("best trial %d: validation macro-F1 %.4f; wrote %s", study.best_trial.number, study.best_value, out / "best_config.json")
 

@@ -156,4 +156,4 @@ def test_overwrite_and_extend_on_resume(tmp_path):
     run("train.py", "--resume", tmp_path / "r", "--epochs", "2", cwd=tmp_path)
     assert load_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 2
     bad = run("train.py", "--resume", tmp_path / "r", "--lr", "0.1", cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "only data_dir, device, epochs may be changed, not lr" in bad.stderr
+    assert bad.returncode == 2 and "only data_dir, device, epochs, store may be changed, not lr" in bad.stderr

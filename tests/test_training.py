@@ -87,7 +87,7 @@ def test_foreign_newer_and_mismatched_checkpoints(quick_run, tmp_path):
     with pytest.raises(EcgnetError, match="format version 99, newer than"):
         load_checkpoint(tmp_path / "newer.pt")
     wrong = ckpt | {"model_args": ckpt["model_args"] | {"hidden": 64}}
-    with pytest.raises(EcgnetError, match="do not match the ECGNet architecture"):
+    with pytest.raises(EcgnetError, match="do not match the 'kachuee' architecture"):
         model_from_checkpoint(wrong)
     with pytest.raises(EcgnetError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")

@@ -38,8 +38,8 @@ def base(data, tmp_path, **overrides) -> Config:
 def test_tune_prunes_and_writes_its_outputs_without_the_test_file(data, tmp_path):
     cfg = base(data, tmp_path)
     study = open_study("t", tmp_path / "log" / "tune", 0)
-    for lr in (0.003, 0.003, 1e-7, 1e-7):  # two that learn, then two that cannot: below the median, pruned
-        study.enqueue_trial({"lr": lr, "ema_decay": 0.0})
+    for lr, ema in ((0.003, 0.0), (0.003, 0.99), (1e-7, 0.0), (1e-7, 0.99)):  # two that learn, two that cannot: pruned
+        study.enqueue_trial({"lr": lr, "ema_decay": ema})
     study = tune(cfg, SPACE, "t", n_trials=4)
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.PRUNED) == 2 and states.count(optuna.trial.TrialState.COMPLETE) == 2

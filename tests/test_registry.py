@@ -26,6 +26,7 @@ def checkpoint_of(name: str, model: BeatClassifier, task: str = "mitbih") -> dic
             "class_names": list(TASKS[task].class_names)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PLAIN)
 def test_each_model_learns_and_rebuilds_from_its_checkpoint(name, beats, tmp_path):
     torch.manual_seed(0)

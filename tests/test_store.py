@@ -105,6 +105,7 @@ def configured(tmp_path, store_dir, **overrides) -> Config:
     return cfg
 
 
+@pytest.mark.slow
 def test_a_store_run_killed_mid_epoch_resumes_exactly(tmp_path, store_dir, monkeypatch):
     cfg = configured(tmp_path, store_dir, save_every_steps=10, run_name="straight")
     train(cfg)
@@ -173,6 +174,7 @@ def test_store_cli_errors_exit_2(store_dir, capsys):
     assert "already holds a beat store" in err and "not a beat store" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_long_epochs_report_progress_without_a_terminal(tmp_path, store_dir, monkeypatch, caplog):
     import ecgnet.trainer
     monkeypatch.setattr(ecgnet.trainer, "LONG_EPOCH_STEPS", 20)  # as if the bundled store were a large one

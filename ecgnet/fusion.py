@@ -31,10 +31,14 @@ SEARCH_ENERGY = 0.3     # ... and has at least this share of its neighbours' QRS
 DROP_ENERGY = 0.2       # an accepted beat below this share of its neighbours' QRS energy is dropped
 
 
-def qrs_energy(signal: np.ndarray, fs: float, positions: np.ndarray) -> np.ndarray:
-    """Largest |5-20 Hz band-passed signal| within 50 ms of each position."""
+def qrs_band(signal: np.ndarray, fs: float) -> np.ndarray:
+    """|signal| band-passed to 5-20 Hz (the QRS complex's band), computed once per recording."""
     high = min(QRS_BAND_HZ[1], 0.45 * fs)
-    band = np.abs(sosfiltfilt(butter(2, [QRS_BAND_HZ[0], high], btype="band", fs=fs, output="sos"), signal))
+    return np.abs(sosfiltfilt(butter(2, [QRS_BAND_HZ[0], high], btype="band", fs=fs, output="sos"), signal))
+
+
+def qrs_energy(band: np.ndarray, fs: float, positions: np.ndarray) -> np.ndarray:
+    """Largest value of ``band`` (``qrs_band``) within 50 ms of each position."""
     radius = max(1, int(round(0.05 * fs)))
     return np.array([band[max(0, p - radius):p + radius + 1].max() for p in positions]) if len(positions) else np.zeros(0)
 
@@ -71,7 +75,8 @@ def fuse_detections(signal: np.ndarray, fs: float, detections: list[np.ndarray])
     accepted, single = beats[votes >= 2], beats[votes == 1]
     if len(accepted) < 3:
         return accepted
-    energy = qrs_energy(signal, fs, accepted)
+    band = qrs_band(signal, fs)
+    energy = qrs_energy(band, fs, accepted)
     typical = median_filter(energy, size=NEIGHBOURS, mode="nearest")
     accepted, typical = accepted[energy >= DROP_ENERGY * typical], typical[energy >= DROP_ENERGY * typical]
     if len(accepted) < 3 or not len(single):
@@ -84,5 +89,5 @@ def fuse_detections(signal: np.ndarray, fs: float, detections: list[np.ndarray])
     room = ((rr[gap] > GAP * local_rr[gap]) & (single - accepted[gap] > SPACING * local_rr[gap])
             & (accepted[gap + 1] - single > SPACING * local_rr[gap]))
     single, gap = single[room], gap[room]
-    strong = qrs_energy(signal, fs, single) >= SEARCH_ENERGY * typical[gap]
+    strong = qrs_energy(band, fs, single) >= SEARCH_ENERGY * typical[gap]
     return np.unique(np.concatenate([accepted, single[strong]]))

@@ -99,7 +99,7 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as e:  # noqa: BLE001 - damaged bytes reach torch's zip reader and unpickler, which raise many types
         raise EcgnetError(f"{corrupt} ({e.__class__.__name__}); use another checkpoint, e.g. last.pt or best.pt of the run") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != CHECKPOINT_KIND:
-        raise EcgnetError(f"{path} is not an ecgnet checkpoint (no '{CHECKPOINT_KIND}' marker); pass a best.pt or last.pt written by ecgnet train")
+        raise EcgnetError(f"checkpoint {path} is not an ecgnet checkpoint (no '{CHECKPOINT_KIND}' marker); pass a best.pt or last.pt written by ecgnet train")
     version = ckpt.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise EcgnetError(f"checkpoint {path} has format version {version}, newer than this ecgnet understands ({FORMAT_VERSION}); upgrade ecgnet")

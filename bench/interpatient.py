@@ -1,6 +1,7 @@
 """Inter-patient evaluation, MIT-BIH DS1 -> DS2 (de Chazal 2004): one ablation row per ingredient, several seeds.
 
     python bench/interpatient.py [--seeds 0 1 2] [--epochs 20] [--variants paper rhythm rhythm+weights]
+    python bench/interpatient.py --cv 5 [--variants rhythm+window+weights]   # cross-validated over DS1 records
     python bench/interpatient.py --intra [--seeds 0]        # the same models on the random (intra-patient) split
 
 Prepares the interpatient split once (log/interpatient/data), detects the DS2 beats once per
@@ -11,7 +12,10 @@ scores DS2 twice: on beats cut at the annotated positions, and on the beats the 
 positives). AAMI EC57 per class N/S/V/F: Se, +P, FPR in %; accuracy and macro-F1 over N/S/V/F;
 mean ± sd over seeds. Q is left out (DS1 holds 8 Q beats). Each run's scores are kept in
 log/interpatient/<run>/interpatient.json and reused by later invocations (--retrain to train again),
-so variants can be added one command at a time.
+so variants can be added one command at a time. With --cv K each variant trains K models, each
+validated on a different fifth (for K=5) of the DS1 records; DS2 is scored on their averaged
+probabilities, once as they are and once with per-class offsets fitted on the out-of-fold
+predictions of all DS1 records (ecgnet.crossval).
 """
 from __future__ import annotations
 
@@ -23,11 +27,13 @@ from pathlib import Path
 from common import ROOT, mean_sd, save, table
 
 import numpy as np
+import torch
 from wfdb import processing
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
-from ecgnet.data import load_splits
+from ecgnet.crossval import fit_class_offsets, record_folds
+from ecgnet.data import Splits, load_files, load_splits, load_test_set, read_recipe
 from ecgnet.evaluation import predict_logits
 from ecgnet.inference import Predictor
 from ecgnet.checkpoint import load_checkpoint
@@ -77,10 +83,11 @@ def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> 
     return out
 
 
-def score_detected(predictor: Predictor, detected: dict) -> dict:
+def score_detected(predict_proba, detected: dict) -> dict:
+    """AAMI scores of the detected DS2 beats; ``predict_proba(beats, rhythm)`` gives class probabilities."""
     true, pred, unmatched, n_ref = [], [], [], np.zeros(MITBIH.n_classes, int)
     for d in detected.values():
-        labels = predictor.predict_proba(d["beats"], d["rhythm"]).argmax(1)
+        labels = predict_proba(d["beats"], d["rhythm"]).argmax(1)
         match = processing.compare_annotations(d["reference"], d["positions"], int(round(0.15 * float(d["fs"])))).matching_sample_nums
         hit = match >= 0
         true.append(d["labels"][hit])
@@ -88,6 +95,13 @@ def score_detected(predictor: Predictor, detected: dict) -> dict:
         unmatched.append(np.delete(labels, match[hit]))
         n_ref += np.bincount(d["labels"], minlength=MITBIH.n_classes)
     return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
+
+
+def average(member_probs: list[np.ndarray], offsets: np.ndarray | None = None) -> np.ndarray:
+    """The members' mean class probabilities; with ``offsets``, each member's log-probabilities shifted first."""
+    if offsets is None:
+        return np.mean(member_probs, axis=0)
+    return np.mean([torch.softmax(torch.from_numpy(np.log(np.maximum(p, 1e-12)) + offsets), 1).numpy() for p in member_probs], axis=0)
 
 
 def prepared(args, before_r_s: float) -> Path:
@@ -119,19 +133,81 @@ def run_variant(name: str, seed: int, args) -> dict:
               "train_s": round(time.perf_counter() - start, 1), "val_records": ckpt["split"]["val_records"],
               "annotated": aami_scores(test.y.numpy(), y_pred, MITBIH.class_names, SCORED)}
     if not args.intra:
-        result["detected"] = score_detected(predictor, detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s))
+        result["detected"] = score_detected(predictor.predict_proba, detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s))
     (run_dir / "interpatient.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("annotated", "detected")}
                      | {"annotated_accuracy": round(result["annotated"]["accuracy"], 2)}), flush=True)
     return result
 
 
-def result_of(name: str, seed: int, args) -> dict:
-    """The scores of one variant and seed: from an earlier invocation's run, or trained now."""
-    path = ROOT / "log" / "interpatient" / f"{args.split}-{name}-seed{seed}" / "interpatient.json"
-    if path.exists() and not args.retrain:
-        return json.loads(path.read_text())
-    return run_variant(name, seed, args)
+def train_fold(cfg, data: Path, full, rows: tuple[np.ndarray, np.ndarray], retrain: bool) -> dict:
+    """Train one cross-validation fold (validation: the fold's held-out records) -> its best checkpoint.
+
+    A fold trained by an earlier invocation is reused unless ``retrain``."""
+    best = Path(cfg.log_dir) / cfg.run_name / "best.pt"
+    if retrain or not best.exists():
+        train_rows, val_rows = rows
+        splits = Splits(full.subset(train_rows), full.subset(val_rows), None, data, None, read_recipe(data, MITBIH))
+        train(cfg, splits, make_run_dir(cfg, overwrite=True))
+    return load_checkpoint(best)
+
+
+def dataset_proba(predictor: Predictor, data) -> np.ndarray:
+    """Calibrated class probabilities of a prepared dataset's beats (rhythm inputs already computed)."""
+    logits = predict_logits(predictor.model, data.x, rhythm=data.rhythm)
+    return (logits / predictor.temperature).softmax(1).numpy()
+
+
+def run_cv_variant(name: str, seed: int, args) -> None:
+    """One variant at one seed, cross-validated over DS1 records: the folds' models averaged on DS2, scored
+    as they are and with per-class offsets fitted on their out-of-fold predictions (wall_s: folds trained
+    or reused, and scoring)."""
+    keys = {k: v for k, v in VARIANTS[name].items() if k != "before_r_s"}
+    before_r_s = VARIANTS[name].get("before_r_s", 0.0)
+    data = prepared(args, before_r_s)
+    full = load_files(data, MITBIH.train_stems, MITBIH)
+    test = load_test_set(MITBIH, data, None)
+    detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s)
+    folds = record_folds(full.records, full.y.numpy(), args.cv, seed, MITBIH.holdout_classes)
+    oof = np.zeros((len(full), MITBIH.n_classes))
+    members, start, epochs = [], time.perf_counter(), []
+    for f, rows in enumerate(folds):
+        cfg = config_from_dict(keys | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"), "seed": seed,
+                                       "run_name": f"ds-{name}-cv{args.cv}-seed{seed}-fold{f}", "epochs": args.epochs,
+                                       "patience": args.patience, "split_by": "patients"}, base=load_config(ROOT / "config" / "config.json"))
+        ckpt = train_fold(cfg, data, full, rows, args.retrain)
+        predictor = Predictor(ckpt, "cpu", source=cfg.run_name)
+        epochs.append(ckpt["epoch"])
+        oof[rows[1]] = dataset_proba(predictor, full.subset(rows[1]))
+        members.append(predictor)
+    scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
+    offsets = fit_class_offsets(np.log(np.maximum(oof, 1e-12)), full.y.numpy(), scored)
+    test_probs = [dataset_proba(m, test) for m in members]
+    y = test.y.numpy()
+    result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": epochs, "wall_s": round(time.perf_counter() - start, 1),
+              "offsets": offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
+    scored_runs = []
+    for shift in (None, offsets):  # the offsets were fitted on single models' outputs: each member is shifted, then averaged
+        proba = average(test_probs, shift)
+        ensemble = lambda beats, rhythm, shift=shift: average([m.predict_proba(beats, rhythm) for m in members], shift)  # noqa: E731
+        scored_runs.append(result | {"variant": result["variant"] + ("" if shift is None else "+offsets"),
+                                     "annotated": aami_scores(y, proba.argmax(1), MITBIH.class_names, SCORED),
+                                     "detected": score_detected(ensemble, detected)})
+    for r in scored_runs:
+        path = ROOT / "log" / "interpatient" / f"ds-{r['variant']}-seed{seed}" / "interpatient.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r, indent=1) + "\n")
+        print(json.dumps({k: r[k] for k in ("variant", "seed", "best_epochs", "offsets")} | {"accuracy": round(r["annotated"]["accuracy"], 2)}), flush=True)
+
+
+def result_of(name: str, seed: int, args) -> list[dict]:
+    """The scores of one variant and seed (with --cv: with and without offsets): from an earlier invocation's run, or trained now."""
+    label = f"{name}+cv{args.cv}" if args.cv else name
+    paths = [ROOT / "log" / "interpatient" / f"{args.split}-{v}-seed{seed}" / "interpatient.json"
+             for v in ((label, label + "+offsets") if args.cv else (label,))]
+    if not all(p.exists() for p in paths) or args.retrain:
+        (run_cv_variant if args.cv else run_variant)(name, seed, args)
+    return [json.loads(p.read_text()) for p in paths]
 
 
 def summary_rows(results: list[dict], scoring: str) -> list[dict]:
@@ -171,12 +247,16 @@ def main() -> None:
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of DS1 records held out for validation")
     p.add_argument("--detector", default="gqrs")
+    p.add_argument("--cv", type=int, default=0, metavar="K",
+                   help="cross-validate over K folds of DS1 records: the folds' models averaged, with and without offsets")
     p.add_argument("--intra", action="store_true", help="the random (intra-patient) split instead of DS1 -> DS2")
     p.add_argument("--retrain", action="store_true", help="train again even where an earlier run's scores exist")
     args = p.parse_args()
     args.split = "random" if args.intra else "ds"
+    if args.cv and args.intra:
+        p.error("--cv cross-validates over DS1 records; it does not apply to --intra")
     configure_process(0, "cpu")
-    results = [result_of(v, seed, args) for v in args.variants for seed in args.seeds]
+    results = [r for v in args.variants for seed in args.seeds for r in result_of(v, seed, args)]
     columns = ["variant", "seeds"] + [f"{c} {m}" for c in SCORED for m in ("Se", "+P")] + ["accuracy", "macro-F1"]
     fpr_columns = ["variant"] + [f"{c} FPR" for c in SCORED]
     tables = {}
@@ -186,7 +266,7 @@ def main() -> None:
         print(f"\n{'DS2' if not args.intra else 'random-split test'}, {scoring} beats, mean ± sd over seeds {args.seeds} (%)\n")
         print(table(rows + (published_rows() if scoring == "annotated" and not args.intra else []), columns))
         print("\n" + table(rows, fpr_columns))
-    name = "interpatient" if not args.intra else "interpatient_intra"
+    name = "interpatient_intra" if args.intra else "interpatient_cv" if args.cv else "interpatient"
     print(f"\nwrote {save(name, {'args': {k: v for k, v in vars(args).items()}, 'tables': tables, 'runs': results})}")
 
 

@@ -59,6 +59,17 @@ def format_calibration(c: dict) -> str:
     return "\n".join(lines)
 
 
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[int, ...]) -> float:
+    """Mean F1 over ``classes`` (beats of other true classes are left out, as AAMI EC57 leaves out Q)."""
+    keep = np.isin(y_true, classes)
+    t, p = y_true[keep], y_pred[keep]
+    f1 = []
+    for c in classes:
+        tp = ((t == c) & (p == c)).sum()
+        f1.append(2 * tp / max((t == c).sum() + (p == c).sum(), 1))
+    return float(np.mean(f1))
+
+
 def aami_scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, ...], scored: tuple[str, ...] = ("N", "S", "V", "F"),
                 n_reference: np.ndarray | None = None, unmatched_pred: np.ndarray | None = None) -> dict:
     """AAMI EC57-style scores: per class Se, +P and false-positive rate (in %), accuracy and macro-F1 over ``scored``.

@@ -16,7 +16,7 @@ LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
      "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
-     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry"},
+     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "crossval"},
     {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune"},
     {"cli", "__main__"},
 ]

@@ -8,11 +8,14 @@ For each model, config and seed: train on the reference MIT-BIH training file
 for 'tuned', skipped where there is none), then score best.pt on the test file, time
 inference at batch 1,024, and train a frozen-trunk PTB head on it
 (config/ptbdb_transfer.json). Runs go to log/models/<model>-<config>-s<seed>.
-Prints mean ± sd over seeds and writes bench/results/models.json and docs/models.png.
+Prints mean ± sd over seeds and writes bench/results/models.json and docs/models.png. Each run's
+figures are kept in log/models/<run>/models.json and reused by later invocations (--retrain to
+train again), so models, configs and seeds can be added one command at a time.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
@@ -40,9 +43,14 @@ def config_file(model: str, config: str):
     return path if path.exists() else None
 
 
+def run_name(model: str, config: str, seed: int, args: argparse.Namespace) -> str:
+    """log/models/<model>-<config>-s<seed>[-e<epochs> when --epochs shortens the configs' budget]."""
+    return f"{model}-{config}-s{seed}" + (f"-e{args.epochs}" if args.epochs else "")
+
+
 def run_one(model: str, config: str, seed: int, args: argparse.Namespace, beats: np.ndarray) -> dict:
     """Train, test, time inference and transfer one (model, config, seed)."""
-    overrides = {"model": model, "seed": seed, "data_dir": str(data_dir()), "log_dir": str(LOG), "run_name": f"{model}-{config}-s{seed}",
+    overrides = {"model": model, "seed": seed, "data_dir": str(data_dir()), "log_dir": str(LOG), "run_name": run_name(model, config, seed, args),
                  "device": args.device} | ({"epochs": args.epochs} if args.epochs else {})
     cfg = config_from_dict(overrides, base=load_config(config_file(model, config)))
     summary = train(cfg, overwrite=True)
@@ -54,13 +62,23 @@ def run_one(model: str, config: str, seed: int, args: argparse.Namespace, beats:
     predictor.predict_proba(beats)
     rate = len(beats) / (time.perf_counter() - start)
     ptb = config_from_dict({"pretrained": str(run_dir / "best.pt"), "model": model, "seed": seed, "data_dir": str(data_dir()),
-                            "log_dir": str(LOG), "run_name": f"{model}-{config}-s{seed}-ptb", "device": args.device},
+                            "log_dir": str(LOG), "run_name": run_name(model, config, seed, args) + "-ptb", "device": args.device},
                            base=load_config(ROOT / "config" / "ptbdb_transfer.json"))
     ptb_dir = train(ptb, load_splits(TASKS["ptbdb"], data_dir(), ptb.val_fraction, ptb.test_fraction, seed), overwrite=True)["run_dir"]
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
             "f1": {c: m["f1"] for c, m in metrics["per_class"].items()},
             "epoch_s": statistics.median(h["epoch_seconds"] for h in summary["history"]), "epochs": summary["epochs"],
             "beats_per_s": rate, "ptb_accuracy": evaluate(ptb_dir / "best.pt", data_dir(), args.device)["accuracy"]}
+
+
+def result_of(model: str, config: str, seed: int, args: argparse.Namespace, beats: np.ndarray) -> dict:
+    """One run's figures: kept from an earlier invocation (log/models/<run>/models.json) unless --retrain, else measured now."""
+    path = LOG / run_name(model, config, seed, args) / "models.json"
+    if path.exists() and not args.retrain:
+        return json.loads(path.read_text())
+    result = run_one(model, config, seed, args, beats)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def summarise(model: str, config: str, runs: list[dict]) -> dict:
@@ -96,6 +114,7 @@ def main() -> None:
     p.add_argument("--configs", nargs="+", choices=("default", "tuned"), default=["default", "tuned"])
     p.add_argument("--epochs", type=int, help="override the configs' epochs (a smaller budget)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--retrain", action="store_true", help="train again where an earlier invocation's run exists")
     args = p.parse_args()
     configure_process(0, args.device)
     beats, _ = read_beats(find_file(data_dir(), "mitbih_test"), 5)
@@ -105,7 +124,7 @@ def main() -> None:
             if config_file(model, config) is None:
                 print(f"skip {model} ({config}): no config/{model}_tuned.json")
                 continue
-            rows.append(summarise(model, config, [run_one(model, config, seed, args, beats) for seed in args.seeds]))
+            rows.append(summarise(model, config, [result_of(model, config, seed, args, beats) for seed in args.seeds]))
     columns = ["model", "config", "seeds", "parameters", "epoch_s", "accuracy_%", "macro_f1", "F1 N/S/V/F/Q", "beats_per_s", "ptb_frozen_%"]
     print(f"\nRegistry models, reference MIT-BIH split, device {args.device}\n")
     print(table(rows, columns))

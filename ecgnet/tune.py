@@ -70,6 +70,17 @@ def suggest(trial: optuna.Trial, space: dict) -> dict:
     return values
 
 
+def base_values(base: Config, space: dict) -> dict:
+    """The base config's values of the searched keys that lie in ``space``: the study's first trial, its baseline."""
+    values = {}
+    for key, spec in space.items():
+        value = getattr(base, key)
+        inside = value in spec["choices"] if spec["type"] == "categorical" else spec["low"] <= value <= spec["high"]
+        if inside:
+            values[key] = value
+    return values
+
+
 def open_study(name: str, folder: Path, seed: int) -> optuna.Study:
     """The study ``name`` in ``folder/name.db`` (created on first use): TPE sampler, median pruner."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,6 +123,9 @@ def tune(base: Config, space: dict, study_name: str, n_trials: int, timeout: flo
     task = TASKS[base.task]
     splits = load_splits(task, resolve_data_dir(base.data_dir, task), base.val_fraction, base.test_fraction, base.seed,
                          by_patients=base.split_by == "patients")
+    baseline = base_values(base, space)
+    if baseline and not study.trials:  # a tuned config is then never worse than the base on validation
+        study.enqueue_trial(baseline, skip_if_exists=True)
     done = sum(t.state in COUNTED for t in study.trials)
     if done < n_trials:
         log.info("study %s: %d of %d trials done; storage %s", study_name, done, n_trials, folder / f"{study_name}.db")
@@ -147,9 +161,9 @@ def history_figure(study: optuna.Study) -> Figure:
     ax = fig.subplots()
     best = -1.0
     steps, running = [], []
-    for t in study.trials:
+    for t in study.trials:  # failed and running trials have no final score: left out
         value = t.value if t.state == optuna.trial.TrialState.COMPLETE else max(t.intermediate_values.values(), default=None)
-        if value is None:
+        if t.state not in COUNTED or value is None:
             continue
         pruned = t.state == optuna.trial.TrialState.PRUNED
         ax.scatter(t.number, value, facecolors="none" if pruned else "C0", edgecolors="C0")

@@ -7,13 +7,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import optuna
 import pytest
 
 from ecgnet.config import Config
 from ecgnet.data import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
-from ecgnet.tune import load_space, open_study, tune
+from ecgnet.tune import base_values, history_figure, load_space, open_study, tune
 from helpers import ENV, ROOT, ecgnet
 
 SPACE = {"lr": {"type": "categorical", "choices": [1e-7, 0.003]}, "ema_decay": {"type": "categorical", "choices": [0.0, 0.99]}}
@@ -98,3 +99,25 @@ def test_tune_cli_errors_exit_2(tmp_path, capsys):
     assert ecgnet("tune", "--study", "x", "--n-trials", "0") == 2
     err = capsys.readouterr().err
     assert "search space" in err and "--n-trials must be at least 1" in err and "Traceback" not in err
+
+
+def test_history_leaves_out_trials_without_a_final_score():
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+    study = optuna.create_study(direction="maximize", study_name="history")
+    space = {"lr": FloatDistribution(1e-4, 1e-2)}
+    for state, value, steps in [(TrialState.COMPLETE, 0.8, {0: 0.7, 1: 0.8}), (TrialState.PRUNED, None, {0: 0.6}),
+                                (TrialState.FAIL, None, {0: 0.95})]:  # a killed trial: a high intermediate, no final score
+        study.add_trial(create_trial(state=state, value=value, params={"lr": 1e-3}, distributions=space, intermediate_values=steps))
+    ax = history_figure(study).axes[0]
+    points = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert sorted(points[:, 1].tolist()) == [0.6, 0.8]
+    assert max(ax.lines[0].get_ydata()) == 0.8
+
+
+def test_the_base_config_is_the_first_trial_where_the_space_allows():
+    space = load_space(ROOT / "config" / "tune_space.json")
+    defaults = Config()
+    assert base_values(defaults, space) == {key: getattr(defaults, key) for key in space}  # all eight searched keys
+    outside = base_values(Config(lr=0.5, batch_size=100), space)
+    assert "lr" not in outside and "batch_size" not in outside and outside["ema_decay"] == defaults.ema_decay

@@ -81,15 +81,19 @@ def base_values(base: Config, space: dict) -> dict:
     return values
 
 
-def open_study(name: str, folder: Path, seed: int) -> optuna.Study:
-    """The study ``name`` in ``folder/name.db`` (created on first use): TPE sampler, median pruner."""
+def open_study(name: str, folder: Path, seed: int, epochs: int = 3) -> optuna.Study:
+    """The study ``name`` in ``folder/name.db`` (created on first use): TPE sampler, median pruner.
+
+    The pruner first judges a trial after a third of its ``epochs`` (at least 2): on the first
+    epoch's score alone, slow starters (weight averaging, augmentation) were pruned.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are marked experimental
         storage = optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db", heartbeat_interval=10, grace_period=30)
     return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                sampler=optuna.samplers.TPESampler(seed=seed),
-                               pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+                               pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(2, epochs // 3)))
 
 
 def objective(base: Config, space: dict, splits: Splits, runs: Path):
@@ -119,7 +123,7 @@ def objective(base: Config, space: dict, splits: Splits, runs: Path):
 def tune(base: Config, space: dict, study_name: str, n_trials: int, timeout: float | None = None) -> optuna.Study:
     """Run (or continue) ``study_name`` until it holds ``n_trials`` finished trials or ``timeout`` seconds pass; write its outputs."""
     folder = Path(base.log_dir) / "tune"
-    study = open_study(study_name, folder, base.seed)
+    study = open_study(study_name, folder, base.seed, base.epochs)
     task = TASKS[base.task]
     splits = load_splits(task, resolve_data_dir(base.data_dir, task), base.val_fraction, base.test_fraction, base.seed,
                          by_patients=base.split_by == "patients")

@@ -121,3 +121,18 @@ def test_the_base_config_is_the_first_trial_where_the_space_allows():
     assert base_values(defaults, space) == {key: getattr(defaults, key) for key in space}  # all eight searched keys
     outside = base_values(Config(lr=0.5, batch_size=100), space)
     assert "lr" not in outside and "batch_size" not in outside and outside["ema_decay"] == defaults.ema_decay
+
+
+def test_no_trial_is_pruned_on_its_first_epochs(tmp_path):
+    study = open_study("warmup", tmp_path, 0, epochs=10)
+    for _ in range(2):
+        trial = study.ask()
+        for epoch in (1, 2, 3):
+            trial.report(0.9, epoch)
+        study.tell(trial, 0.9)
+    slow = study.ask()
+    for epoch in (1, 2):
+        slow.report(0.1, epoch)
+        assert not slow.should_prune()  # epochs 1-2 of 10: too early to judge
+    slow.report(0.1, 3)
+    assert slow.should_prune()

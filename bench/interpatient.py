@@ -27,7 +27,7 @@ from pathlib import Path
 from common import ROOT, mean_sd, save, table
 
 import numpy as np
-import torch
+from scipy.special import softmax
 from wfdb import processing
 
 from ecgnet.config import config_from_dict, load_config
@@ -83,11 +83,16 @@ def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> 
     return out
 
 
-def score_detected(predict_proba, detected: dict) -> dict:
-    """AAMI scores of the detected DS2 beats; ``predict_proba(beats, rhythm)`` gives class probabilities."""
+def detected_proba(predictor: Predictor, detected: dict) -> dict:
+    """Class probabilities of each DS2 record's detected beats."""
+    return {name: predictor.predict_proba(d["beats"], d["rhythm"]) for name, d in detected.items()}
+
+
+def score_detected(proba: dict, detected: dict) -> dict:
+    """AAMI scores of the detected DS2 beats, given their class probabilities per record (``detected_proba``)."""
     true, pred, unmatched, n_ref = [], [], [], np.zeros(MITBIH.n_classes, int)
-    for d in detected.values():
-        labels = predict_proba(d["beats"], d["rhythm"]).argmax(1)
+    for name, d in detected.items():
+        labels = proba[name].argmax(1)
         match = processing.compare_annotations(d["reference"], d["positions"], int(round(0.15 * float(d["fs"])))).matching_sample_nums
         hit = match >= 0
         true.append(d["labels"][hit])
@@ -101,7 +106,7 @@ def average(member_probs: list[np.ndarray], offsets: np.ndarray | None = None) -
     """The members' mean class probabilities; with ``offsets``, each member's log-probabilities shifted first."""
     if offsets is None:
         return np.mean(member_probs, axis=0)
-    return np.mean([torch.softmax(torch.from_numpy(np.log(np.maximum(p, 1e-12)) + offsets), 1).numpy() for p in member_probs], axis=0)
+    return np.mean([softmax(np.log(np.maximum(p, 1e-12)) + offsets, axis=1) for p in member_probs], axis=0)
 
 
 def prepared(args, before_r_s: float) -> Path:
@@ -112,15 +117,20 @@ def prepared(args, before_r_s: float) -> Path:
     return data
 
 
+def variant_config(name: str, seed: int, args, data: Path, run_name: str):
+    """The config of one variant's run on ``data``: config/config.json with the variant's keys and the bench's budget."""
+    keys = {k: v for k, v in VARIANTS[name].items() if k != "before_r_s"}
+    return config_from_dict(keys | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"), "run_name": run_name,
+                                    "seed": seed, "epochs": args.epochs, "patience": args.patience,
+                                    "split_by": "patients" if args.split == "ds" else "beats", "val_fraction": args.val_fraction},
+                            base=load_config(ROOT / "config" / "config.json"))
+
+
 def run_variant(name: str, seed: int, args) -> dict:
     """Train one variant at one seed on DS1 (or the random split's train file) and score it on the test file."""
-    keys = {k: v for k, v in VARIANTS[name].items() if k != "before_r_s"}
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
     data = prepared(args, before_r_s)
-    cfg = config_from_dict(keys | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"),
-                                             "run_name": f"{args.split}-{name}-seed{seed}", "seed": seed, "epochs": args.epochs,
-                                             "patience": args.patience, "split_by": "patients" if args.split == "ds" else "beats",
-                                             "val_fraction": args.val_fraction}, base=load_config(ROOT / "config" / "config.json"))
+    cfg = variant_config(name, seed, args, data, f"{args.split}-{name}-seed{seed}")
     splits = load_splits(MITBIH, data, cfg.val_fraction, cfg.test_fraction, seed, with_test=True, by_patients=cfg.split_by == "patients")
     run_dir = make_run_dir(cfg, overwrite=True)
     start = time.perf_counter()
@@ -133,7 +143,8 @@ def run_variant(name: str, seed: int, args) -> dict:
               "train_s": round(time.perf_counter() - start, 1), "val_records": ckpt["split"]["val_records"],
               "annotated": aami_scores(test.y.numpy(), y_pred, MITBIH.class_names, SCORED)}
     if not args.intra:
-        result["detected"] = score_detected(predictor.predict_proba, detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s))
+        detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s)
+        result["detected"] = score_detected(detected_proba(predictor, detected), detected)
     (run_dir / "interpatient.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("annotated", "detected")}
                      | {"annotated_accuracy": round(result["annotated"]["accuracy"], 2)}), flush=True)
@@ -162,7 +173,6 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     """One variant at one seed, cross-validated over DS1 records: the folds' models averaged on DS2, scored
     as they are and with per-class offsets fitted on their out-of-fold predictions (wall_s: folds trained
     or reused, and scoring)."""
-    keys = {k: v for k, v in VARIANTS[name].items() if k != "before_r_s"}
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
     data = prepared(args, before_r_s)
     full = load_files(data, MITBIH.train_stems, MITBIH)
@@ -172,9 +182,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     oof = np.zeros((len(full), MITBIH.n_classes))
     members, start, epochs = [], time.perf_counter(), []
     for f, rows in enumerate(folds):
-        cfg = config_from_dict(keys | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"), "seed": seed,
-                                       "run_name": f"ds-{name}-cv{args.cv}-seed{seed}-fold{f}", "epochs": args.epochs,
-                                       "patience": args.patience, "split_by": "patients"}, base=load_config(ROOT / "config" / "config.json"))
+        cfg = variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}-fold{f}")
         ckpt = train_fold(cfg, data, full, rows, args.retrain)
         predictor = Predictor(ckpt, "cpu", source=cfg.run_name)
         epochs.append(ckpt["epoch"])
@@ -183,16 +191,17 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
     offsets = fit_class_offsets(np.log(np.maximum(oof, 1e-12)), full.y.numpy(), scored)
     test_probs = [dataset_proba(m, test) for m in members]
+    detected_probs = [detected_proba(m, detected) for m in members]
     y = test.y.numpy()
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": epochs, "wall_s": round(time.perf_counter() - start, 1),
               "offsets": offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
     scored_runs = []
     for shift in (None, offsets):  # the offsets were fitted on single models' outputs: each member is shifted, then averaged
         proba = average(test_probs, shift)
-        ensemble = lambda beats, rhythm, shift=shift: average([m.predict_proba(beats, rhythm) for m in members], shift)  # noqa: E731
+        on_detected = {record: average([p[record] for p in detected_probs], shift) for record in detected}
         scored_runs.append(result | {"variant": result["variant"] + ("" if shift is None else "+offsets"),
                                      "annotated": aami_scores(y, proba.argmax(1), MITBIH.class_names, SCORED),
-                                     "detected": score_detected(ensemble, detected)})
+                                     "detected": score_detected(on_detected, detected)})
     for r in scored_runs:
         path = ROOT / "log" / "interpatient" / f"ds-{r['variant']}-seed{seed}" / "interpatient.json"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -124,15 +124,15 @@ def tune(base: Config, space: dict, study_name: str, n_trials: int, timeout: flo
     """Run (or continue) ``study_name`` until it holds ``n_trials`` finished trials or ``timeout`` seconds pass; write its outputs."""
     folder = Path(base.log_dir) / "tune"
     study = open_study(study_name, folder, base.seed, base.epochs)
-    task = TASKS[base.task]
-    splits = load_splits(task, resolve_data_dir(base.data_dir, task), base.val_fraction, base.test_fraction, base.seed,
-                         by_patients=base.split_by == "patients")
     baseline = base_values(base, space)
     if baseline and not study.trials:  # a tuned config is then never worse than the base on validation
         study.enqueue_trial(baseline, skip_if_exists=True)
     done = sum(t.state in COUNTED for t in study.trials)
     if done < n_trials:
         log.info("study %s: %d of %d trials done; storage %s", study_name, done, n_trials, folder / f"{study_name}.db")
+        task = TASKS[base.task]  # the beats are read only when trials remain to run
+        splits = load_splits(task, resolve_data_dir(base.data_dir, task), base.val_fraction, base.test_fraction, base.seed,
+                             by_patients=base.split_by == "patients")
         study.optimize(objective(base, space, splits, folder / study_name), timeout=timeout, catch=(),
                        callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=COUNTED)])
     write_outputs(study, base, folder / study_name)

@@ -32,8 +32,8 @@ from wfdb import processing
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
-from ecgnet.crossval import fit_class_offsets, record_folds
-from ecgnet.data import Splits, load_files, load_splits, load_test_set, read_recipe
+from ecgnet.crossval import fit_class_offsets, train_folds
+from ecgnet.data import load_files, load_splits, load_test_set
 from ecgnet.evaluation import predict_logits
 from ecgnet.inference import Predictor
 from ecgnet.checkpoint import load_checkpoint
@@ -102,10 +102,8 @@ def score_detected(proba: dict, detected: dict) -> dict:
     return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
 
 
-def average(member_probs: list[np.ndarray], offsets: np.ndarray | None = None) -> np.ndarray:
-    """The members' mean class probabilities; with ``offsets``, each member's log-probabilities shifted first."""
-    if offsets is None:
-        return np.mean(member_probs, axis=0)
+def average(member_probs: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
+    """The members' mean class probabilities, each member's log-probabilities shifted by ``offsets`` first."""
     return np.mean([softmax(np.log(np.maximum(p, 1e-12)) + offsets, axis=1) for p in member_probs], axis=0)
 
 
@@ -151,18 +149,6 @@ def run_variant(name: str, seed: int, args) -> dict:
     return result
 
 
-def train_fold(cfg, data: Path, full, rows: tuple[np.ndarray, np.ndarray], retrain: bool) -> dict:
-    """Train one cross-validation fold (validation: the fold's held-out records) -> its best checkpoint.
-
-    A fold trained by an earlier invocation is reused unless ``retrain``."""
-    best = Path(cfg.log_dir) / cfg.run_name / "best.pt"
-    if retrain or not best.exists():
-        train_rows, val_rows = rows
-        splits = Splits(full.subset(train_rows), full.subset(val_rows), None, data, None, read_recipe(data, MITBIH))
-        train(cfg, splits, make_run_dir(cfg, overwrite=True))
-    return load_checkpoint(best)
-
-
 def dataset_proba(predictor: Predictor, data) -> np.ndarray:
     """Calibrated class probabilities of a prepared dataset's beats (rhythm inputs already computed)."""
     logits = predict_logits(predictor.model, data.x, rhythm=data.rhythm)
@@ -170,38 +156,35 @@ def dataset_proba(predictor: Predictor, data) -> np.ndarray:
 
 
 def run_cv_variant(name: str, seed: int, args) -> None:
-    """One variant at one seed, cross-validated over DS1 records: the folds' models averaged on DS2, scored
-    as they are and with per-class offsets fitted on their out-of-fold predictions (wall_s: folds trained
-    or reused, and scoring)."""
+    """One variant at one seed, cross-validated over DS1 records (``ecgnet.crossval.train_folds``): the folds'
+    ensemble scored on DS2, and the folds averaged with per-class offsets fitted on their out-of-fold
+    predictions (wall_s: folds trained or reused, and scoring)."""
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
     data = prepared(args, before_r_s)
     full = load_files(data, MITBIH.train_stems, MITBIH)
     test = load_test_set(MITBIH, data, None)
     detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s)
-    folds = record_folds(full.records, full.y.numpy(), args.cv, seed, MITBIH.holdout_classes)
+    start = time.perf_counter()
+    folds = train_folds(variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}"), args.cv, reuse=not args.retrain)
+    members = [Predictor(c, "cpu", source=f"fold{f}") for f, c in enumerate(folds["members"])]
     oof = np.zeros((len(full), MITBIH.n_classes))
-    members, start, epochs = [], time.perf_counter(), []
-    for f, rows in enumerate(folds):
-        cfg = variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}-fold{f}")
-        ckpt = train_fold(cfg, data, full, rows, args.retrain)
-        predictor = Predictor(ckpt, "cpu", source=cfg.run_name)
-        epochs.append(ckpt["epoch"])
-        oof[rows[1]] = dataset_proba(predictor, full.subset(rows[1]))
-        members.append(predictor)
+    for member, rows in zip(members, folds["val_rows"]):
+        oof[rows] = dataset_proba(member, full.subset(rows))
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
     offsets = fit_class_offsets(np.log(np.maximum(oof, 1e-12)), full.y.numpy(), scored)
-    test_probs = [dataset_proba(m, test) for m in members]
-    detected_probs = [detected_proba(m, detected) for m in members]
+    ensemble = Predictor.from_checkpoint(folds["run_dir"] / "best.pt", "cpu")
+    test_probs = [dataset_proba(m, test) for m in members]  # the offsets were fitted on single models' outputs:
+    detected_probs = [detected_proba(m, detected) for m in members]  # each member is shifted, then averaged
+    shifted = {record: average([p[record] for p in detected_probs], offsets) for record in detected}
     y = test.y.numpy()
-    result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": epochs, "wall_s": round(time.perf_counter() - start, 1),
-              "offsets": offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
-    scored_runs = []
-    for shift in (None, offsets):  # the offsets were fitted on single models' outputs: each member is shifted, then averaged
-        proba = average(test_probs, shift)
-        on_detected = {record: average([p[record] for p in detected_probs], shift) for record in detected}
-        scored_runs.append(result | {"variant": result["variant"] + ("" if shift is None else "+offsets"),
-                                     "annotated": aami_scores(y, proba.argmax(1), MITBIH.class_names, SCORED),
-                                     "detected": score_detected(on_detected, detected)})
+    result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
+              "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
+              "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
+    scored_runs = [result | {"annotated": aami_scores(y, dataset_proba(ensemble, test).argmax(1), MITBIH.class_names, SCORED),
+                             "detected": score_detected(detected_proba(ensemble, detected), detected)},
+                   result | {"variant": result["variant"] + "+offsets",
+                             "annotated": aami_scores(y, average(test_probs, offsets).argmax(1), MITBIH.class_names, SCORED),
+                             "detected": score_detected(shifted, detected)}]
     for r in scored_runs:
         path = ROOT / "log" / "interpatient" / f"ds-{r['variant']}-seed{seed}" / "interpatient.json"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from . import __version__
 from .atomic import atomic_write
 from .errors import EcgnetError
 from .model import BeatClassifier
-from .registry import model_class
+from .registry import ASSEMBLED, model_class
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,9 @@ def load_trunk(model: BeatClassifier, ckpt: dict, source: str) -> None:
     if ckpt.get("task") != "mitbih":
         raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('task')}' model, not an MIT-BIH trunk; pass a checkpoint trained with task 'mitbih'")
     theirs = ckpt.get("model_args", {})
+    if ckpt.get("model_name") in ASSEMBLED:
+        raise EcgnetError(f"pretrained checkpoint {source} is an ensemble of {theirs.get('n_members')} models; "
+                          "pass one member's best.pt (its fold<F>/best.pt) as the trunk")
     if not isinstance(model, model_class(ckpt.get("model_name", "kachuee"))):
         raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('model_name', 'kachuee')}' model; set 'model' to match it")
     for key, value in model.model_args.items():

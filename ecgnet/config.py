@@ -10,7 +10,7 @@ from typing import Any
 
 from .constants import DEVICES, TASKS
 from .errors import EcgnetError
-from .registry import MODELS
+from .registry import ASSEMBLED, MODELS
 
 MODES = ("scratch", "frozen", "finetune")
 IMBALANCE = ("none", "class_weights", "sqrt_class_weights", "balanced_sampling")
@@ -75,6 +75,9 @@ class Config:
                 setattr(self, f.name, value)
             if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
                 raise bad(f.name, f"must be of type {want.__name__}, got {value!r}")
+        if self.model in ASSEMBLED:
+            raise bad("model", f"'{self.model}' is assembled from trained models, not trained itself: train one model with "
+                               "--folds K (ecgnet train) to get the ensemble of its K folds")
         choices = {"task": tuple(TASKS), "model": tuple(MODELS), "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE,
                    "split_by": SPLIT_BY}
         for key, allowed in choices.items():

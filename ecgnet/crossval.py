@@ -7,13 +7,30 @@ out-of-fold predictions cover all training patients, each predicted by a model t
 them. ``fit_class_offsets`` then sets one additive log-probability offset per class on those
 predictions, never looking at the test set: a class-weighted model over-calls the rare classes
 on new patients. Measured on MIT-BIH DS2 they overshoot on averaged models (docs/experiments.md).
+``train_folds`` trains one model per fold and saves them as one averaging model
+(``ecgnet.ensemble``): ``ecgnet train --folds K``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+import torch
+
+from .calibration import ECE_BINS
+from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, library_versions, load_checkpoint, save_checkpoint, temperature_of
+from .config import Config, config_from_dict
+from .constants import TASKS
+from .data import PAPER_RECIPE, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
+from .ensemble import ENSEMBLE, Ensemble
 from .errors import EcgnetError
 from .metrics import macro_f1
+from .reporting import make_run_dir
+from .trainer import train
+
+ALIKE = ("task", "class_names", "model_name", "model_args", "recipe")  # what an ensemble's members share
+PLACE = ("log_dir", "run_name", "val_fraction")  # where a member was written; folds, not val_fraction, pick its validation
 
 OFFSET_GRID = np.linspace(-6.0, 6.0, 121)  # log-probability offsets tried per class (0.1 apart)
 OFFSET_ROUNDS = 3                           # coordinate-ascent passes over the classes
@@ -75,3 +92,87 @@ def fit_class_offsets(log_probs: np.ndarray, labels: np.ndarray, classes: tuple[
         if best <= before:
             break
     return offsets
+
+
+def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = False) -> dict:
+    """Train ``cfg`` once per fold of whole patients (``record_folds``) and save the folds' ensemble.
+
+    Members are runs of their own in log_dir/run_name/fold<F> (validation: the fold's
+    patients); their ensemble is log_dir/run_name/best.pt. With ``reuse`` a member that
+    finished training with the same config on the same fold is kept, not retrained.
+    Returns run_dir, the members' checkpoints and each fold's validation rows (indices into
+    the task's training files).
+    """
+    task = TASKS[cfg.task]
+    if cfg.store:
+        raise EcgnetError("--folds trains on resident data (data_dir); unset 'store'")
+    data_dir = resolve_data_dir(cfg.data_dir, task)
+    full = load_files(data_dir, task.train_stems, task)
+    if full.records is None:
+        raise EcgnetError(f"{data_dir}: folds take whole patients, which needs the record of each beat (<stem>_index.csv, written by "
+                          "'ecgnet prepare'); the Kaggle CSVs carry none")
+    rows, test_rows = np.arange(len(full)), None
+    if not task.test_stems:
+        rows, test_rows = holdout(task, full, rows, cfg.test_fraction, cfg.seed, True, data_dir)
+    folds = [(rows[a], rows[b]) for a, b in record_folds(patients_of(full.records[rows]), full.y.numpy()[rows], k, cfg.seed,
+                                                         task.holdout_classes)]
+    run_dir = make_run_dir(cfg, overwrite=reuse or overwrite)
+    members, sources = [], []
+    for f, (train_rows, val_rows) in enumerate(folds):
+        member = config_from_dict({"log_dir": str(run_dir), "run_name": f"fold{f}", "split_by": "patients"}, base=cfg)
+        splits = Splits(full.subset(train_rows), full.subset(val_rows), None, data_dir, test_rows, read_recipe(data_dir, task))
+        members.append(train_member(member, splits, reuse))
+        sources.append(str(run_dir / member.run_name / "best.pt"))
+    split = {"data_dir": str(data_dir), "seed": cfg.seed, "split_by": "patients", "folds": k, "test_fraction": cfg.test_fraction,
+             "val_records": [m["split"]["val_records"] for m in members], "n_train": len(rows), "n_val": 0,
+             "test_indices": None if test_rows is None else test_rows.tolist()}
+    save_checkpoint(run_dir / "best.pt", ensemble_checkpoint(members, sources, split))
+    return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
+
+
+def train_member(cfg: Config, splits: Splits, reuse: bool) -> dict:
+    """One fold's best checkpoint: trained now, or (``reuse``) an earlier one of the same config and fold."""
+    run_dir = Path(cfg.log_dir) / cfg.run_name
+    if reuse and (run_dir / "last.pt").exists():
+        last = load_checkpoint(run_dir / "last.pt")
+        state = last["train_state"]
+        finished = state["epoch"] >= cfg.epochs or 0 < cfg.patience <= state["epochs_without_improvement"]
+        same = {k: v for k, v in last["config"].items() if k not in PLACE} == {k: v for k, v in cfg.to_dict().items() if k not in PLACE}
+        if finished and same and last["split"]["val_records"] == sorted(set(splits.val.records.tolist())):
+            return load_checkpoint(run_dir / "best.pt")
+    train(cfg, splits, make_run_dir(cfg, overwrite=True))
+    return load_checkpoint(run_dir / "best.pt")
+
+
+def ensemble_checkpoint(members: list[dict], sources: list[str], split: dict | None = None) -> dict:
+    """One checkpoint that averages ``members`` (checkpoint dicts of alike models; ``sources`` name them in errors).
+
+    Keeps each member's weights and calibration temperature; the ensemble itself is not
+    re-calibrated (no beats are unseen by all members) and carries temperature 1.
+    ``split`` describes how the members were trained (``train_folds``); by default, their own splits.
+    """
+    if len(members) < 2:
+        raise EcgnetError(f"an ensemble needs 2 or more trained models, got {len(members)}; pass several best.pt files")
+    first = members[0]
+    for ckpt, source in zip(members, sources):
+        if ckpt.get("model_name") == ENSEMBLE:
+            raise EcgnetError(f"{source} is an ensemble already; pass its members' checkpoints instead")
+        for key in ALIKE:
+            if ckpt.get(key) != first.get(key):
+                raise EcgnetError(f"{source}: its {key} {ckpt.get(key)!r} differs from {sources[0]}'s {first.get(key)!r}; "
+                                  "an ensemble's members must be the same model on the same task and beats")
+    model = Ensemble(len(first["class_names"]), first.get("model_name", "kachuee"), first["model_args"], len(members))
+    state = {f"members.{k}.{key}": value for k, ckpt in enumerate(members) for key, value in ckpt["model"].items()}
+    state["temperatures"] = torch.tensor([temperature_of(c) for c in members], dtype=torch.float32)
+    model.load_state_dict(state)
+    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
+            "task": first["task"], "class_names": list(first["class_names"]), "model_name": ENSEMBLE,
+            "model_args": model.model_args, "model": model.state_dict(), "train_model": None, "recipe": first.get("recipe") or dict(PAPER_RECIPE),
+            "config": first["config"], "epoch": max(c["epoch"] for c in members), "step": sum(c["step"] for c in members),
+            "val_metrics": None, "pretrained": first.get("pretrained"),
+            "split": split or {"data_dir": first["split"]["data_dir"], "members": [c["split"] for c in members]},
+            "members": [{"source": s, "epoch": c["epoch"], "val_macro_f1": (c.get("val_metrics") or {}).get("macro_f1"),
+                         "val_records": c["split"].get("val_records"), "temperature": temperature_of(c)}
+                        for c, s in zip(members, sources)],
+            "calibration": {"temperature": 1.0, "bins": ECE_BINS,
+                            "fitted_on": "each member's validation fold (one temperature per member; their mean is used as it is)"}}

@@ -23,7 +23,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MODEL_FILE_KIND = "ecgnet-model"
 # Keys of a checkpoint a model file carries over (everything but weights and optimiser state).
 CARRIED_KEYS = ("task", "class_names", "model_name", "model_args", "recipe", "calibration", "config", "split",
-                "epoch", "step", "val_metrics", "versions", "pretrained")
+                "epoch", "step", "val_metrics", "versions", "pretrained", "members")
 
 
 def read_card(path: str | Path) -> dict:

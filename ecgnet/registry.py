@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from .baselines import CNNBiLSTMAttention, CNNLSTM, GRUNet
+from .ensemble import ENSEMBLE, Ensemble
 from .model import BeatClassifier, ECGNet
 from .rhythm import RHYTHM_INPUTS
 
@@ -21,12 +22,19 @@ MODELS: dict[str, tuple[type[BeatClassifier], dict]] = {
 }
 
 
+# Made from trained models, not trained itself: checkpoints name it, configs cannot.
+ASSEMBLED: dict[str, type[BeatClassifier]] = {ENSEMBLE: Ensemble}  # members' mean probability (ecgnet.crossval)
+
+
 def list_models() -> list[str]:
+    """The models a config can train."""
     return list(MODELS)
 
 
 def model_class(name: str) -> type[BeatClassifier]:
-    """The class of a registered model name (older checkpoints without a name hold 'kachuee')."""
+    """The class of a registered or assembled model name (older checkpoints without a name hold 'kachuee')."""
+    if name in ASSEMBLED:
+        return ASSEMBLED[name]
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
     return MODELS[name][0]

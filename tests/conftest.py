@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from helpers import train_small
+from helpers import FIXTURES, ecgnet, train_small
 
 # Fuzzing profiles (tests/test_fuzz.py): a short one for every run, a long one for -m fuzz --hypothesis-profile=long.
 _FUZZ = dict(deadline=None, derandomize=False, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -38,3 +39,15 @@ def quick_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "quick"
     train_small(run_dir, epochs=1, batch_size=64)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def interpatient_data(tmp_path_factory):
+    """``ecgnet prepare mitdb --split interpatient`` on the four DS1 excerpts (all land in mitbih_train)."""
+    out = tmp_path_factory.mktemp("ds")
+    src = out / "mitdb"
+    shutil.copytree(FIXTURES / "mitdb", src)
+    assert ecgnet("prepare", "mitdb", "--src", src, "--out", out / "data", "--split", "interpatient") == 0
+    shutil.copy(out / "data" / "mitbih_train.csv", out / "data" / "mitbih_test.csv")             # DS2 has no excerpt here:
+    shutil.copy(out / "data" / "mitbih_train_index.csv", out / "data" / "mitbih_test_index.csv")  # test on the same beats
+    return out / "data"

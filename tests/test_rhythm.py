@@ -65,18 +65,6 @@ def test_rhythm_side_files_are_validated(values, n, expect):
         check_rhythm(values, n, "x_index.csv")
 
 
-@pytest.fixture(scope="module")
-def interpatient_data(tmp_path_factory):
-    """``ecgnet prepare mitdb --split interpatient`` on the four DS1 excerpts (all land in mitbih_train)."""
-    out = tmp_path_factory.mktemp("ds")
-    src = out / "mitdb"
-    shutil.copytree(MITDB, src)
-    assert ecgnet("prepare", "mitdb", "--src", src, "--out", out / "data", "--split", "interpatient") == 0
-    shutil.copy(out / "data" / "mitbih_train.csv", out / "data" / "mitbih_test.csv")             # DS2 has no excerpt here:
-    shutil.copy(out / "data" / "mitbih_train_index.csv", out / "data" / "mitbih_test_index.csv")  # test on the same beats
-    return out / "data"
-
-
 def test_prepare_writes_rhythm_beside_the_beats(interpatient_data):
     records, features = read_index(interpatient_data / "mitbih_train_index.csv", len(records_of(interpatient_data)))
     assert set(records) == {"201", "208", "209", "223"} and features.shape == (len(records), 4)

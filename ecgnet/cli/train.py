@@ -4,6 +4,7 @@
     ecgnet train --data-dir ../shared/data/heartbeat --epochs 30
     ecgnet train --config config/ptbdb_transfer.json --mode frozen --pretrained log/<run>/best.pt
     ecgnet train --resume log/<run>                       # continue a stopped run
+    ecgnet train --config config/interpatient.json --data-dir data/ds-wide --folds 5   # 5 folds of patients, their ensemble
     torchrun --nproc_per_node 2 train.py --epochs 30      # data-parallel (DDP): gloo on CPU, NCCL on CUDA
 """
 from __future__ import annotations
@@ -36,7 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument("--" + key.replace("_", "-"), type=kind, dest=key, help=f"override config key '{key}'")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key (repeatable)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt, with its own config")
-    p.add_argument("--overwrite", action="store_true", help="reuse an existing run directory, deleting its files")
+    p.add_argument("--overwrite", action="store_true", help="reuse an existing run directory, deleting its files "
+                                                             "(with --folds: keeping folds finished with the same config)")
+    p.add_argument("--folds", type=int, metavar="K", help="train K models, each validated on its own K-th of the patients, "
+                                                         "and save their ensemble as <run>/best.pt (members in <run>/fold<F>)")
     p.add_argument("--summary", action="store_true", help="print the model summary (torchsummary) and exit")
     p.add_argument("--no-test", action="store_true", help="skip the test-set evaluation after training")
 
@@ -86,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import configure_process
     from ..trainer import train, training_splits
 
+    if args.folds is not None and (args.resume or args.folds < 2):
+        raise EcgnetError("--folds K needs K >= 2 and a fresh run (members cannot be resumed); drop --resume or --folds")
     resume = load_checkpoint(Path(args.resume) / "last.pt") if args.resume else None
     cfg = resolve_config(args, resume)
     if args.summary:
@@ -95,16 +101,20 @@ def run(args: argparse.Namespace) -> int:
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone speaks and tests
     if not main_rank:
         logging.getLogger("ecgnet").setLevel(logging.WARNING)
-    splits = training_splits(cfg)
-    data_dir = splits.data_dir
     try:
-        run_dir = train(cfg, splits, args.resume, resume, overwrite=args.overwrite)["run_dir"]
+        if args.folds:
+            from ..crossval import train_folds
+            run_dir, data_dir = train_folds(cfg, args.folds, reuse=args.overwrite)["run_dir"], None
+        else:
+            splits = training_splits(cfg)
+            run_dir, data_dir = train(cfg, splits, args.resume, resume, overwrite=args.overwrite)["run_dir"], splits.data_dir
     except TrainingInterrupted as e:
-        e.resume_command = f"{args.prog} --resume {e.run_dir}"
+        e.resume_command = (f"{args.prog} --resume {e.run_dir}" if not args.folds else
+                            "the same command with --overwrite (folds already finished with the same config are kept)")
         raise
     if not args.no_test and main_rank:
         metrics = evaluate(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)
         write_test_report(metrics, run_dir)
-        print(f"\nTest set ({metrics['n']} beats, {data_dir}):\n" + format_report(metrics))
+        print(f"\nTest set ({metrics['n']} beats, {metrics['data_dir']}):\n" + format_report(metrics))
         print(f"\nwrote {run_dir}/metrics.json and confusion_matrix.png; TensorBoard: tensorboard --logdir {cfg.log_dir}")
     return 0

@@ -1,0 +1,98 @@
+"""Folds of patients trained into one ensemble model (``ecgnet train --folds K``), on real MIT-BIH excerpts."""
+import json
+
+import numpy as np
+import pytest
+
+from helpers import FIXTURES, ecgnet, train_small
+from ecgnet.checkpoint import load_checkpoint
+from ecgnet.config import Config
+from ecgnet.constants import TASKS
+from ecgnet.crossval import ensemble_checkpoint, train_folds
+from ecgnet.data import BUNDLED_DIR, load_files, read_index
+from ecgnet.errors import EcgnetError
+from ecgnet.explain import attribution
+from ecgnet.inference import Predictor
+from ecgnet.pretrained import load_model_file, write_model_file
+
+MITDB = FIXTURES / "mitdb"
+FOLDS = dict(model="kachuee_rr", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights")
+
+
+@pytest.fixture(scope="module")
+def folds(interpatient_data, tmp_path_factory):
+    cfg = Config(**FOLDS, data_dir=str(interpatient_data), log_dir=str(tmp_path_factory.mktemp("folds")), run_name="cv2").validate()
+    return train_folds(cfg, 2)
+
+
+def test_each_fold_validates_other_patients_and_the_ensemble_averages_them(folds, interpatient_data):
+    run_dir = folds["run_dir"]
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    assert ckpt["model_name"] == "ensemble" and ckpt["model_args"]["n_members"] == 2
+    val = [set(m["split"]["val_records"]) for m in folds["members"]]
+    assert not val[0] & val[1] and val[0] | val[1] == {"201", "208", "209", "223"}
+    assert ckpt["split"]["val_records"] == [sorted(v) for v in val]
+    data = load_files(interpatient_data, ("mitbih_train",), TASKS["mitbih"])
+    beats = data.x.numpy().reshape(len(data), -1)
+    _, rhythm = read_index(interpatient_data / "mitbih_train_index.csv", len(data))
+    members = [Predictor.from_checkpoint(run_dir / f"fold{f}" / "best.pt", "cpu") for f in range(2)]
+    assert members[0].temperature != members[1].temperature            # each member's own calibration is kept
+    mean = np.mean([m.predict_proba(beats, rhythm) for m in members], axis=0)
+    ensemble = Predictor.from_checkpoint(run_dir / "best.pt", "cpu")
+    np.testing.assert_allclose(ensemble.predict_proba(beats, rhythm), mean, atol=1e-5)
+    assert ensemble.needs_rhythm and ensemble.temperature == 1.0
+    scores = attribution(ensemble, beats[0], rhythm[0])
+    assert scores.shape == (187,) and np.isfinite(scores).all() and np.abs(scores).max() > 0
+
+
+def test_an_ensemble_labels_a_record_and_round_trips_as_a_model_file(folds, tmp_path, capsys):
+    best = folds["run_dir"] / "best.pt"
+    assert ecgnet("predict", "--checkpoint", best, "--record", MITDB / "201", "--out", tmp_path / "o") == 0, capsys.readouterr().err
+    rows = (tmp_path / "o" / "beats.csv").read_text().splitlines()
+    assert rows[0].startswith("time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr") and len(rows) > 40
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert sum(summary["per_class"].values()) == len(rows) - 1
+    path = write_model_file(load_checkpoint(best), tmp_path / "ens")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert [m["source"] for m in card["members"]] == [str(folds["run_dir"] / f"fold{f}" / "best.pt") for f in range(2)]
+    beats = np.random.default_rng(0).random((8, 187), dtype=np.float32)
+    rhythm = np.ones((8, 4), np.float32)
+    np.testing.assert_allclose(Predictor(load_model_file(path), "cpu").predict_proba(beats, rhythm),
+                               Predictor.from_checkpoint(best, "cpu").predict_proba(beats, rhythm), atol=1e-7)
+
+
+def test_finished_folds_are_kept_when_asked(folds):
+    stamps = [(folds["run_dir"] / f"fold{f}" / "best.pt").stat().st_mtime_ns for f in range(2)]
+    cfg = Config(**load_checkpoint(folds["run_dir"] / "fold0" / "best.pt")["config"])
+    cfg.log_dir, cfg.run_name = str(folds["run_dir"].parent), folds["run_dir"].name
+    again = train_folds(cfg, 2, reuse=True)
+    assert [(again["run_dir"] / f"fold{f}" / "best.pt").stat().st_mtime_ns for f in range(2)] == stamps
+
+
+def test_members_must_be_alike(folds, quick_run):
+    a, b = folds["members"]
+    with pytest.raises(EcgnetError, match="needs 2 or more trained models, got 1"):
+        ensemble_checkpoint([a], ["a"])
+    with pytest.raises(EcgnetError, match=r"^q: its model_name 'kachuee' differs from a's 'kachuee_rr'"):
+        ensemble_checkpoint([a, load_checkpoint(quick_run / "best.pt")], ["a", "q"])
+    with pytest.raises(EcgnetError, match="is an ensemble already"):
+        ensemble_checkpoint([a, load_checkpoint(folds["run_dir"] / "best.pt")], ["a", "e"])
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--folds", "2", "--data-dir", BUNDLED_DIR], "folds take whole patients, which needs the record of each beat"),
+    (["--folds", "1"], "--folds K needs K >= 2"),
+    (["--set", "model=ensemble"], "'ensemble' is assembled from trained models, not trained itself"),
+])
+def test_bad_fold_requests_are_one_line_exit_2(tmp_path, capsys, args, expect):
+    assert ecgnet("train", "--log-dir", tmp_path, "--epochs", "1", *args) == 2
+    err = capsys.readouterr().err
+    assert expect in err and err.count("\n") == 1, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_too_many_folds_and_an_ensemble_trunk_are_refused(folds, interpatient_data, tmp_path, capsys):
+    assert ecgnet("train", "--data-dir", interpatient_data, "--set", "model=kachuee_rr", "--log-dir", tmp_path, "--folds", "5") == 2
+    assert "needs 2 <= folds <= 4 records, got 5" in capsys.readouterr().err
+    with pytest.raises(EcgnetError, match="is an ensemble of 2 models; pass one member's best.pt"):
+        train_small(tmp_path / "t", task="ptbdb", mode="frozen", pretrained=str(folds["run_dir"] / "best.pt"), epochs=1)

@@ -21,8 +21,7 @@ from .atomic import write_bytes
 from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import BEAT_LENGTH, ONNX_KIND, ONNX_METADATA_KEY, SAMPLE_RATE
 from .errors import EcgnetError
-from .fastpath import CPUForward
-from .registry import uses_cpu_fast_path
+from .fastpath import CPUForward, uses_cpu_fast_path
 from .model import BeatClassifier
 from .rhythm import RHYTHM_INPUTS
 
@@ -39,9 +38,8 @@ class CalibratedProbabilities(nn.Module):
         return (self.model(beats.unsqueeze(1), rhythm) / self.temperature).softmax(1)
 
 
-def onnx_metadata(ckpt: dict, name: str) -> dict:
+def onnx_metadata(ckpt: dict, name: str, rhythm_dim: int) -> dict:
     """What a runtime needs besides the graph: task, classes, how beats are cut, rhythm inputs."""
-    rhythm_dim = ckpt["model_args"].get("rhythm_dim", 0)
     return {"kind": ONNX_KIND, "name": name, "task": ckpt["task"], "class_names": list(ckpt["class_names"]),
             "model_name": ckpt.get("model_name", "kachuee"), "sample_rate": SAMPLE_RATE, "beat_length": BEAT_LENGTH,
             "recipe": ckpt.get("recipe", {"before_r_s": 0.0}), "temperature": temperature_of(ckpt),
@@ -71,7 +69,7 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
         onnx_logger.setLevel(level)
     proto = program.model_proto
     entry = proto.metadata_props.add()
-    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(onnx_metadata(ckpt, name or path.stem))
+    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(onnx_metadata(ckpt, name or path.stem, model.rhythm_dim))
     try:
         write_bytes(path, proto.SerializeToString())
     except OSError as e:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import BEAT_LENGTH
+from .ensemble import Ensemble
 from .model import ECGNet
 
 FROZEN_MIN_BEATS = 64   # below this, the eager model answers sooner
@@ -92,14 +93,31 @@ def _conv(x: torch.Tensor, conv: nn.Conv1d, training: bool) -> torch.Tensor:
     return F.conv2d(x, weight, conv.bias, padding=(0, conv.padding[0]))
 
 
+def _features(net: ECGNet, x: torch.Tensor, rhythm: torch.Tensor | None, training: bool) -> torch.Tensor:
+    """``net.forward_features`` in the 2-D layout."""
+    h = _conv(x.unsqueeze(2), net.stem, training)
+    for block in net.blocks:
+        y = _conv(F.relu(_conv(h, block.conv1, training)), block.conv2, training)
+        if training:
+            h = F.relu(F.max_pool2d(h + y, kernel_size=(1, 5), stride=(1, 2)))
+        else:
+            h = F.max_pool2d(F.relu(h + y), kernel_size=(1, 5), stride=(1, 2))
+    return net.join_rhythm(h.flatten(1), rhythm)  # flatten follows the logical (C, 1, L) order
+
+
+def uses_cpu_fast_path(model: nn.Module) -> bool:
+    """Whether this module applies to ``model``: the paper's conv layout, alone or as every member of an ensemble."""
+    return isinstance(model, ECGNet) or (isinstance(model, Ensemble) and all(isinstance(m, ECGNet) for m in model.members))
+
+
 class CPUForward(nn.Module):
-    """ECGNet's forward in the 2-D layout; shares the parameters of the wrapped ``net``.
+    """The forward of an ECGNet (or an ensemble of them) in the 2-D layout; shares the wrapped ``net``'s parameters.
 
     Follows ``net``'s train/eval mode. Off the CPU, or without gradients in train mode,
     it is ``net``'s own forward.
     """
 
-    def __init__(self, net: ECGNet) -> None:
+    def __init__(self, net: ECGNet | Ensemble) -> None:
         super().__init__()
         self.net = net
 
@@ -108,17 +126,12 @@ class CPUForward(nn.Module):
         training = net.training and torch.is_grad_enabled()
         if x.device.type != "cpu" or (net.training and not training):
             return net(x, rhythm)
-        h = _conv(x.unsqueeze(2), net.stem, training)
-        for block in net.blocks:
-            y = _conv(F.relu(_conv(h, block.conv1, training)), block.conv2, training)
-            if training:
-                h = F.relu(F.max_pool2d(h + y, kernel_size=(1, 5), stride=(1, 2)))
-            else:
-                h = F.max_pool2d(F.relu(h + y), kernel_size=(1, 5), stride=(1, 2))
-        return net.forward_head(net.join_rhythm(h.flatten(1), rhythm))  # flatten follows the logical (C, 1, L) order
+        if isinstance(net, Ensemble):
+            return net.forward_head(torch.stack([_features(m, x, rhythm, training) for m in net.members], 1))
+        return net.forward_head(_features(net, x, rhythm, training))
 
 
-def freeze_for_cpu(model: ECGNet) -> torch.jit.ScriptModule:
+def freeze_for_cpu(model: ECGNet | Ensemble) -> torch.jit.ScriptModule:
     """A traced, frozen copy of ``model`` in the 2-D layout, for CPU inference.
 
     TorchScript is in maintenance mode upstream but is still the path whose freezing

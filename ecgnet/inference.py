@@ -10,8 +10,7 @@ from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import BEAT_LENGTH
 from .errors import EcgnetError
 from .evaluation import predict_logits
-from .fastpath import FROZEN_MIN_BEATS, freeze_for_cpu
-from .registry import uses_cpu_fast_path
+from .fastpath import FROZEN_MIN_BEATS, freeze_for_cpu, uses_cpu_fast_path
 from .pretrained import resolve_checkpoint
 from .rhythm import rhythm_inputs
 from .runtime import select_device

@@ -6,8 +6,6 @@ rebuilds it. ``bench/models.py`` compares them on one split.
 """
 from __future__ import annotations
 
-from torch import nn
-
 from .baselines import CNNBiLSTMAttention, CNNLSTM, GRUNet
 from .ensemble import ENSEMBLE, Ensemble
 from .model import BeatClassifier, ECGNet
@@ -43,8 +41,3 @@ def model_class(name: str) -> type[BeatClassifier]:
 def create_model(name: str, n_classes: int, **kwargs) -> BeatClassifier:
     """A registered model by name for ``n_classes`` classes; ``kwargs`` override its arguments."""
     return model_class(name)(n_classes=n_classes, **(MODELS[name][1] | kwargs))
-
-
-def uses_cpu_fast_path(model: nn.Module) -> bool:
-    """Whether ``ecgnet.fastpath`` (written for the paper's conv layout) applies to ``model``."""
-    return isinstance(model, ECGNet)

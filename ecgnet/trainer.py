@@ -27,9 +27,9 @@ from .data import Splits, load_splits, resolve_data_dir
 from .distributed import World, world_from_env
 from .errors import TrainingInterrupted
 from .evaluation import calibrate, check_inputs, evaluate_model
-from .fastpath import CPUForward
+from .fastpath import CPUForward, uses_cpu_fast_path
 from .model import BeatClassifier, count_parameters, freeze_trunk
-from .registry import create_model, uses_cpu_fast_path
+from .registry import create_model
 from .pretrained import resolve_checkpoint
 from .reporting import TensorBoardLogger, make_run_dir
 from .optimization import class_weights, make_optimizer, weight_average

@@ -16,8 +16,8 @@ LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
      "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
-     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "crossval"},
-    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune"},
+     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble"},
+    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune", "crossval"},
     {"cli", "__main__"},
 ]
 

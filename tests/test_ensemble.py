@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from helpers import FIXTURES, ecgnet, train_small
 from ecgnet.checkpoint import load_checkpoint
@@ -10,10 +11,13 @@ from ecgnet.config import Config
 from ecgnet.constants import TASKS
 from ecgnet.crossval import ensemble_checkpoint, train_folds
 from ecgnet.data import BUNDLED_DIR, load_files, read_index
+from ecgnet.ensemble import Ensemble
 from ecgnet.errors import EcgnetError
+from ecgnet.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
 from ecgnet.explain import attribution
 from ecgnet.inference import Predictor
 from ecgnet.pretrained import load_model_file, write_model_file
+from ecgnet.registry import create_model
 
 MITDB = FIXTURES / "mitdb"
 FOLDS = dict(model="kachuee_rr", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights")
@@ -59,6 +63,19 @@ def test_an_ensemble_labels_a_record_and_round_trips_as_a_model_file(folds, tmp_
     rhythm = np.ones((8, 4), np.float32)
     np.testing.assert_allclose(Predictor(load_model_file(path), "cpu").predict_proba(beats, rhythm),
                                Predictor.from_checkpoint(best, "cpu").predict_proba(beats, rhythm), atol=1e-7)
+
+
+def test_an_ensembles_fast_path_and_frozen_graph_match_plain():
+    torch.manual_seed(0)
+    model = Ensemble(5, "kachuee_rr", create_model("kachuee_rr", 5).model_args, 3)
+    model.temperatures.copy_(torch.tensor([0.7, 1.0, 1.6]))
+    assert uses_cpu_fast_path(model) and not uses_cpu_fast_path(Ensemble(5, "gru", create_model("gru", 5).model_args, 2))
+    x, r = torch.rand(256, 1, 187), torch.rand(256, 5)
+    with torch.no_grad():
+        plain = model.eval()(x, r)
+        torch.testing.assert_close(plain.exp().sum(1), torch.ones(256))  # log of a mean probability
+        torch.testing.assert_close(CPUForward(model)(x, r), plain, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(freeze_for_cpu(model)(x, r), plain, rtol=1e-5, atol=1e-5)
 
 
 def test_finished_folds_are_kept_when_asked(folds):

@@ -23,6 +23,7 @@ from common import ROOT, data_dir, mean_sd, save, table
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
@@ -102,7 +103,11 @@ def figure(rows: list[dict]) -> Figure:
         ax.errorbar(params, np.mean(acc), yerr=np.std(acc, ddof=1) if len(acc) > 1 else 0, fmt="none", color=f"C{i}")
         ax.scatter(params, np.mean(acc), s=20 + speed / 500, color=f"C{i}", label=f"{r['model']} ({r['config']}), {speed:,.0f} beats/s")
     ax.set(xscale="log", xlabel="parameters", ylabel="test accuracy (%)", title="MIT-BIH test set: accuracy, size, speed (marker area)")
-    ax.legend(fontsize=8, loc="lower right")
+    sizes = sorted({int(r["parameters"].replace(",", "")) for r in rows})
+    ax.set_xticks(sizes, [f"{v:,}" for v in sizes])  # each model's size: decade ticks may not fall in a narrow range
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.15, y=0.15)
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 

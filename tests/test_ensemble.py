@@ -96,12 +96,14 @@ def test_members_must_be_alike(folds, quick_run):
         ensemble_checkpoint([a, load_checkpoint(folds["run_dir"] / "best.pt")], ["a", "e"])
 
 
-@pytest.mark.parametrize("args, expect", [
-    (["--folds", "2", "--data-dir", BUNDLED_DIR], "folds take whole patients, which needs the record of each beat"),
-    (["--folds", "1"], "--folds K needs K >= 2"),
-    (["--set", "model=ensemble"], "'ensemble' is assembled from trained models, not trained itself"),
+@pytest.mark.parametrize("args, world_size, expect", [
+    (["--folds", "2", "--data-dir", BUNDLED_DIR], "1", "folds take whole patients, which needs the record of each beat"),
+    (["--folds", "1"], "1", "--folds K needs K >= 2"),
+    (["--set", "model=ensemble"], "1", "'ensemble' is assembled from trained models, not trained itself"),
+    (["--folds", "2"], "2", "run it without torchrun"),
 ])
-def test_bad_fold_requests_are_one_line_exit_2(tmp_path, capsys, args, expect):
+def test_bad_fold_requests_are_one_line_exit_2(tmp_path, capsys, monkeypatch, args, world_size, expect):
+    monkeypatch.setenv("WORLD_SIZE", world_size)
     assert ecgnet("train", "--log-dir", tmp_path, "--epochs", "1", *args) == 2
     err = capsys.readouterr().err
     assert expect in err and err.count("\n") == 1, err

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.folds is not None and (args.resume or args.folds < 2):
         raise EcgnetError("--folds K needs K >= 2 and a fresh run (members cannot be resumed); drop --resume or --folds")
+    if args.folds and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise EcgnetError("--folds trains its members one after another in one process; run it without torchrun")
     resume = load_checkpoint(Path(args.resume) / "last.pt") if args.resume else None
     cfg = resolve_config(args, resume)
     if args.summary:

@@ -58,6 +58,7 @@ VARIANTS = {  # config keys, and "before_r_s": the beat window (data prepared wi
     "rhythm+window": {"model": "kachuee_rr", "before_r_s": 0.25},
     "rhythm+window+weights": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25},
     "rhythm+window+sqrt_weights": {"model": "kachuee_rr", "imbalance": "sqrt_class_weights", "before_r_s": 0.25},
+    "rhythm+window+weights+decay": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "weight_decay": 5e-4},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
     "de Chazal et al. 2004 (LD, RR + morphology)": {"N": (86.9, 99.2), "S": (75.9, 38.5), "V": (77.7, 81.9), "F": (89.4, 8.6), "accuracy": 86.2},

@@ -41,11 +41,14 @@ def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:
 
 
 def class_weights(splits: Splits, cfg: Config, device: torch.device) -> torch.Tensor | None:
-    """Inverse-frequency loss weights (``class_weights``) or their square root (``sqrt_class_weights``), else None."""
+    """Inverse-frequency loss weights (``class_weights``) or their square root (``sqrt_class_weights``), at most
+    ``cfg.class_weight_cap`` times the most frequent class's weight when that is set; else None."""
     if cfg.imbalance not in ("class_weights", "sqrt_class_weights"):
         return None
     counts = splits.train.class_counts()
     weights = len(splits.train) / (len(counts) * np.maximum(counts, 1))
     if cfg.imbalance == "sqrt_class_weights":
         weights = np.sqrt(weights)
+    if cfg.class_weight_cap > 0:
+        weights = np.minimum(weights, cfg.class_weight_cap * weights.min())
     return torch.tensor(weights, dtype=torch.float32, device=device)

@@ -230,3 +230,6 @@ def test_class_weights_and_their_square_root():
     torch.testing.assert_close(full, torch.tensor(len(splits.train) / (5 * counts), dtype=torch.float32))
     torch.testing.assert_close(half, full.sqrt())
     assert full.argmax() != 0 and class_weights(splits, Config(), torch.device("cpu")) is None
+    capped = class_weights(splits, Config(imbalance="class_weights", class_weight_cap=3.0), torch.device("cpu"))
+    torch.testing.assert_close(capped, torch.minimum(full, 3 * full.min()))
+    assert torch.isclose(capped.max(), 3 * full.min()) and capped.max() < full.max()

@@ -59,6 +59,7 @@ VARIANTS = {  # config keys, and "before_r_s": the beat window (data prepared wi
     "rhythm+window+weights": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25},
     "rhythm+window+sqrt_weights": {"model": "kachuee_rr", "imbalance": "sqrt_class_weights", "before_r_s": 0.25},
     "rhythm+window+capped_weights": {"model": "kachuee_rr", "imbalance": "class_weights", "class_weight_cap": 50.0, "before_r_s": 0.25},
+    "rhythm+window+weights+noaug": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "augment": False},
     "rhythm+window+weights+decay": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "weight_decay": 5e-4},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)

@@ -3,6 +3,7 @@
     python bench/interpatient.py [--seeds 0 1 2] [--epochs 20] [--variants paper rhythm rhythm+weights]
     python bench/interpatient.py --cv 5 [--variants rhythm+window+weights]   # cross-validated over DS1 records
     python bench/interpatient.py --intra [--seeds 0]        # the same models on the random (intra-patient) split
+    python bench/interpatient.py --errors mitbih-rr          # where a model errs on DS2, per record
 
 Prepares the interpatient split once (log/interpatient/data), detects the DS2 beats once per
 detector (log/interpatient/detected_<detector>.npz), then for every variant and seed trains on
@@ -233,6 +234,26 @@ def published_rows() -> list[dict]:
     return rows
 
 
+def record_errors(spec: str, args, min_beats: int = 50) -> None:
+    """Print where a model (a shipped name or a checkpoint) errs on the annotated DS2 beats: per record, each
+    confusion of at least ``min_beats`` beats, largest first, after the overall confusion matrix."""
+    predictor = Predictor.from_checkpoint(spec, "cpu")
+    test = load_test_set(MITBIH, prepared(args, predictor.before_r_s), None)
+    y, y_pred, records = test.y.numpy(), dataset_proba(predictor, test).argmax(1), np.asarray(test.records)
+    names = MITBIH.class_names
+    print(f"{spec} on DS2, annotated beats; rows: truth, columns: prediction ({' '.join(names)})")
+    print(np.array([[int(((y == a) & (y_pred == b)).sum()) for b in range(len(names))] for a in range(len(names))]))
+    errors = []
+    for record in np.unique(records):
+        mine = records == record
+        for a, b in ((a, b) for a in range(len(names)) for b in range(len(names)) if a != b):
+            n = int((mine & (y == a) & (y_pred == b)).sum())
+            if n >= min_beats:
+                errors.append((n, record, names[a], names[b], int((mine & (y == a)).sum())))
+    for n, record, truth, called, of in sorted(errors, reverse=True):
+        print(f"{record}: {truth} called {called}: {n} of {of}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mitdb", default=str(ROOT.parent / "shared" / "data" / "mitdb"))
@@ -246,8 +267,11 @@ def main() -> None:
                    help="cross-validate over K folds of DS1 records: the folds' models averaged, with and without offsets")
     p.add_argument("--intra", action="store_true", help="the random (intra-patient) split instead of DS1 -> DS2")
     p.add_argument("--retrain", action="store_true", help="train again even where an earlier run's scores exist")
+    p.add_argument("--errors", metavar="MODEL", help="only print where MODEL (a shipped name or checkpoint) errs on DS2, per record")
     args = p.parse_args()
     args.split = "random" if args.intra else "ds"
+    if args.errors:
+        return record_errors(args.errors, args)
     if args.cv and args.intra:
         p.error("--cv cross-validates over DS1 records; it does not apply to --intra")
     configure_process(0, "cpu")

@@ -35,7 +35,7 @@ from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
 from ecgnet.crossval import fit_class_offsets, train_folds
 from ecgnet.data import load_files, load_splits, load_test_set
-from ecgnet.evaluation import predict_logits
+from ecgnet.evaluation import model_inputs, predict_logits
 from ecgnet.inference import Predictor
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.metrics import aami_scores
@@ -61,6 +61,7 @@ VARIANTS = {  # config keys, and "before_r_s": the beat window (data prepared wi
     "rhythm+window+sqrt_weights": {"model": "kachuee_rr", "imbalance": "sqrt_class_weights", "before_r_s": 0.25},
     "rhythm+window+capped_weights": {"model": "kachuee_rr", "imbalance": "class_weights", "class_weight_cap": 50.0, "before_r_s": 0.25},
     "rhythm+window+weights+noaug": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "augment": False},
+    "rhythm+window+template+weights": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25},
     "rhythm+window+weights+decay": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "weight_decay": 5e-4},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
@@ -140,7 +141,7 @@ def run_variant(name: str, seed: int, args) -> dict:
     ckpt = load_checkpoint(run_dir / "best.pt")
     predictor = Predictor(ckpt, "cpu", source=str(run_dir / "best.pt"))
     test = splits.test
-    y_pred = predict_logits(predictor.model, test.x, rhythm=test.rhythm).argmax(1).numpy()
+    y_pred = dataset_proba(predictor, test).argmax(1)
     result = {"variant": name, "seed": seed, "epochs": summary["epochs"], "best_epoch": summary["best_epoch"],
               "train_s": round(time.perf_counter() - start, 1), "val_records": ckpt["split"]["val_records"],
               "annotated": aami_scores(test.y.numpy(), y_pred, MITBIH.class_names, SCORED)}
@@ -155,6 +156,7 @@ def run_variant(name: str, seed: int, args) -> dict:
 
 def dataset_proba(predictor: Predictor, data) -> np.ndarray:
     """Calibrated class probabilities of a prepared dataset's beats (rhythm inputs already computed)."""
+    data = model_inputs(predictor.model, data, "DS2")
     logits = predict_logits(predictor.model, data.x, rhythm=data.rhythm)
     return (logits / predictor.temperature).softmax(1).numpy()
 

@@ -38,8 +38,10 @@ def augment_beats(x: torch.Tensor, generator: torch.Generator, amplitude: float 
 
 
 def augment_minority(xb: torch.Tensor, yb: torch.Tensor, majority: int, generator: torch.Generator) -> torch.Tensor:
-    """``xb`` with every beat outside the ``majority`` class augmented (the paper augments minority classes)."""
+    """``xb`` with every beat outside the ``majority`` class augmented (the paper augments minority classes);
+    channels after the beat (its record's template, ``ecgnet.template``) stay as they are."""
     minority = (yb != majority).nonzero().squeeze(1)
     if len(minority) == 0:
         return xb
-    return xb.index_copy(0, minority, augment_beats(xb[minority], generator))
+    augmented = augment_beats(xb[minority, :1], generator)
+    return xb.index_copy(0, minority, torch.cat([augmented, xb[minority, 1:]], 1))

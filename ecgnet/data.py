@@ -23,6 +23,7 @@ from .beatfiles import read_beats
 from .constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from .errors import EcgnetError
 from .rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_inputs
+from .template import record_templates, stack_template
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class BeatDataset(Dataset):
 
     def __init__(self, beats: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_names: tuple[str, ...],
                  rhythm: np.ndarray | torch.Tensor | None = None, records: np.ndarray | None = None) -> None:
-        self.x = torch.as_tensor(beats, dtype=torch.float32).reshape(-1, 1, BEAT_LENGTH)
+        x = torch.as_tensor(beats, dtype=torch.float32)  # (n, channels, L) is kept: beats and their templates
+        self.x = x if x.ndim == 3 else x.reshape(-1, 1, BEAT_LENGTH)
         self.y = torch.as_tensor(labels, dtype=torch.int64)
         self.class_names = tuple(class_names)
         self.rhythm = None if rhythm is None else torch.as_tensor(rhythm, dtype=torch.float32)
@@ -86,6 +88,16 @@ class BeatDataset(Dataset):
     @property
     def has_rhythm(self) -> bool:
         return self.rhythm is not None
+
+    def with_templates(self, source: str) -> "BeatDataset":
+        """These beats with their record's template as a second channel (n, 2, L), ``ecgnet.template``."""
+        if self.records is None:
+            raise EcgnetError(f"{source}: this model compares each beat with its record's median beat (model 'kachuee_rrt'), "
+                              "but the beats carry no record: the Kaggle CSVs hold single beats. Build the data with 'ecgnet "
+                              "prepare mitdb' (its *_index.csv holds each beat's record), or use model 'kachuee_rr' or 'kachuee'")
+        beats = self.x[:, 0].numpy()
+        return BeatDataset(stack_template(beats, record_templates(beats, self.records)), self.y, self.class_names, self.rhythm,
+                           self.records)
 
 
 def concatenate(parts: list[BeatDataset]) -> BeatDataset:

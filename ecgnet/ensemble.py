@@ -30,7 +30,7 @@ class Ensemble(BeatClassifier):
         if member_args.get("n_classes", n_classes) != n_classes or n_members < 1:
             raise ValueError(f"an ensemble of {n_classes} classes needs >= 1 member of as many (got {n_members} x {member_args})")
         self.members = nn.ModuleList(model_class(member)(**member_args) for _ in range(n_members))
-        self.rhythm_dim = self.members[0].rhythm_dim
+        self.rhythm_dim, self.template = self.members[0].rhythm_dim, self.members[0].template
         self.register_buffer("temperatures", torch.ones(n_members))  # each member's calibration temperature
 
     @property

@@ -4,6 +4,7 @@ Nothing here writes files; ``ecgnet.reporting`` does.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from .calibration import calibration_report, fit_temperature
 from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import TASKS
-from .data import PAPER_RECIPE, BeatDataset, load_test_set, read_recipe, resolve_data_dir
+from .data import PAPER_RECIPE, BeatDataset, Splits, load_test_set, read_recipe, resolve_data_dir
 from .errors import EcgnetError
 from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
 from .metrics import classification_metrics
@@ -50,12 +51,14 @@ def predict_logits(model: ECGNet, x: torch.Tensor, batch_size: int = 1024, devic
     return torch.cat(out).cpu() if out else torch.empty(0, model.n_classes)
 
 
-def check_inputs(model: ECGNet, data: BeatDataset, source: str) -> None:
-    """A rhythm model needs the rhythm features that only prepared mitdb data carries."""
+def model_inputs(model: ECGNet, data: BeatDataset, source: str) -> BeatDataset:
+    """``data`` as ``model`` reads it: with record templates for a template model (``ecgnet.template``). A rhythm
+    model needs the rhythm features, a template model the records, that only prepared mitdb data carries."""
     if model.rhythm_dim and not data.has_rhythm:
         raise EcgnetError(f"{source}: this model takes rhythm features (model 'kachuee_rr'), but the beats carry none: "
                           "the Kaggle CSVs hold single beats without rhythm. Build the data with 'ecgnet prepare mitdb' "
                           "(its *_index.csv holds the rhythm), or use model 'kachuee'")
+    return data.with_templates(source) if model.template else data
 
 
 def metrics_from_logits(logits: torch.Tensor, data: BeatDataset, loss_weight: torch.Tensor | None = None,
@@ -101,13 +104,23 @@ def checkpoint_test_set(ckpt: dict, data_dir: str | Path | None, source: str) ->
                          expected_rows=expected, source=source), folder
 
 
+def model_splits(model: ECGNet, splits: Splits, store: str = "") -> Splits:
+    """``splits`` as ``model`` reads them (``model_inputs``); a template model trains on resident data."""
+    source = str(splits.data_dir)
+    if model.template and store:
+        raise EcgnetError(f"{store}: this model (kachuee_rrt) compares each beat with its record's template, which a store does "
+                          "not hold; train it on resident data (unset 'store')")
+    return replace(splits, train=model_inputs(model, splits.train, source), val=model_inputs(model, splits.val, source),
+                   test=None if splits.test is None else model_inputs(model, splits.test, source))
+
+
 def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device: str = "auto", batch_size: int = 1024) -> dict:
     """Metrics of a checkpoint on its task's test set (accuracy, macro-F1, per class, confusion matrix)."""
     ckpt = resolve_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, str(checkpoint))
     dev = select_device(device)
     test_set, folder = checkpoint_test_set(ckpt, data_dir, str(checkpoint))
-    check_inputs(model, test_set, str(checkpoint))
+    test_set = model_inputs(model, test_set, str(checkpoint))
     logits = predict_logits(model.to(dev), test_set.x, batch_size, dev, rhythm=test_set.rhythm)
     metrics = metrics_from_logits(logits, test_set, temperature=temperature_of(ckpt))
     metrics["calibration"] = calibration_report(logits, test_set.y, temperature_of(ckpt))

@@ -16,15 +16,21 @@ from .inference import Predictor
 from .rhythm import rhythm_inputs
 
 
-def attribution(predictor: Predictor, beat: np.ndarray, rhythm: np.ndarray | None = None, target: int | None = None) -> np.ndarray:
-    """(187,) contribution of each sample to the logit of ``target`` (default: the predicted class)."""
+def attribution(predictor: Predictor, beat: np.ndarray, rhythm: np.ndarray | None = None, target: int | None = None,
+                template: np.ndarray | None = None) -> np.ndarray:
+    """(187,) contribution of each sample to the logit of ``target`` (default: the predicted class); a template
+    model needs the beat's record ``template`` (``ecgnet.template``), which is held fixed."""
     model = predictor.model
     x = torch.tensor(np.asarray(beat, dtype=np.float32).reshape(1, 1, BEAT_LENGTH), device=predictor.device, requires_grad=True)
     r = None
     if model.rhythm_dim:
         r = torch.from_numpy(rhythm_inputs(np.asarray(rhythm, dtype=np.float32).reshape(1, -1))).to(predictor.device)
     with torch.enable_grad():
-        logits = model(x, r)
+        inputs = x
+        if model.template:
+            t = torch.from_numpy(np.asarray(template, dtype=np.float32).reshape(1, 1, BEAT_LENGTH)).to(predictor.device)
+            inputs = torch.cat([x, t], 1)
+        logits = model(inputs, r)
         k = int(logits.argmax(1)) if target is None else target
         (grad,) = torch.autograd.grad(logits[0, k], x)  # the input's gradient only: the weights' stay untouched
     return (grad * x).detach().cpu().reshape(-1).numpy()

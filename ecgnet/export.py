@@ -1,7 +1,8 @@
 """Exports of trained weights: ONNX for ONNX Runtime (deployment without PyTorch), and model files.
 
 The ONNX graph takes ``beats`` (batch, 187) float32 [and, for rhythm models, ``rhythm``
-(batch, 5): the inputs of ``ecgnet.rhythm.rhythm_inputs``] and returns calibrated
+(batch, 5): the inputs of ``ecgnet.rhythm.rhythm_inputs``; for template models,
+``template`` (batch, 187): each beat's record template, ``ecgnet.template``] and returns calibrated
 ``probabilities`` (batch, n_classes): the temperature is divided in inside the graph.
 Everything needed to use it (task, class names, beat recipe) is in its metadata under
 the key ``ecgnet``. It is written with the current exporter (``torch.onnx.export(...,
@@ -34,16 +35,17 @@ class CalibratedProbabilities(nn.Module):
         self.model = model
         self.temperature = temperature
 
-    def forward(self, beats: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
-        return (self.model(beats.unsqueeze(1), rhythm) / self.temperature).softmax(1)
+    def forward(self, beats: torch.Tensor, rhythm: torch.Tensor | None = None, template: torch.Tensor | None = None) -> torch.Tensor:
+        x = beats.unsqueeze(1) if template is None else torch.stack([beats, template], 1)
+        return (self.model(x, rhythm) / self.temperature).softmax(1)
 
 
-def onnx_metadata(ckpt: dict, name: str, rhythm_dim: int) -> dict:
-    """What a runtime needs besides the graph: task, classes, how beats are cut, rhythm inputs."""
+def onnx_metadata(ckpt: dict, name: str, rhythm_dim: int, template: bool) -> dict:
+    """What a runtime needs besides the graph: task, classes, how beats are cut, rhythm and template inputs."""
     return {"kind": ONNX_KIND, "name": name, "task": ckpt["task"], "class_names": list(ckpt["class_names"]),
             "model_name": ckpt.get("model_name", "kachuee"), "sample_rate": SAMPLE_RATE, "beat_length": BEAT_LENGTH,
             "recipe": ckpt.get("recipe", {"before_r_s": 0.0}), "temperature": temperature_of(ckpt),
-            "rhythm_inputs": list(RHYTHM_INPUTS) if rhythm_dim else [], "versions": ckpt.get("versions", {})}
+            "rhythm_inputs": list(RHYTHM_INPUTS) if rhythm_dim else [], "template": template, "versions": ckpt.get("versions", {})}
 
 
 def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
@@ -56,9 +58,12 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
     batch = torch.export.Dim("batch", min=1)
     args = (torch.zeros(2, BEAT_LENGTH),)
     shapes = {"beats": {0: batch}}
-    if model.rhythm_dim:
+    if model.rhythm_dim or model.template:  # positional: a template model's graph has a rhythm input
         args += (torch.zeros(2, model.rhythm_dim),)
         shapes["rhythm"] = {0: batch}
+    if model.template:
+        args += (torch.zeros(2, BEAT_LENGTH),)
+        shapes["template"] = {0: batch}
     onnx_logger = logging.getLogger("torch.onnx")
     level = onnx_logger.level
     onnx_logger.setLevel(logging.WARNING)  # the exporter reports each stage at INFO
@@ -69,7 +74,7 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
         onnx_logger.setLevel(level)
     proto = program.model_proto
     entry = proto.metadata_props.add()
-    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(onnx_metadata(ckpt, name or path.stem, model.rhythm_dim))
+    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(onnx_metadata(ckpt, name or path.stem, model.rhythm_dim, model.template))
     try:
         write_bytes(path, proto.SerializeToString())
     except OSError as e:

@@ -95,7 +95,7 @@ def _conv(x: torch.Tensor, conv: nn.Conv1d, training: bool) -> torch.Tensor:
 
 def _features(net: ECGNet, x: torch.Tensor, rhythm: torch.Tensor | None, training: bool) -> torch.Tensor:
     """``net.forward_features`` in the 2-D layout."""
-    h = _conv(x.unsqueeze(2), net.stem, training)
+    h = _conv(net.stem_input(x).unsqueeze(2), net.stem, training)
     for block in net.blocks:
         y = _conv(F.relu(_conv(h, block.conv1, training)), block.conv2, training)
         if training:
@@ -141,7 +141,7 @@ def freeze_for_cpu(model: ECGNet | Ensemble) -> torch.jit.ScriptModule:
     model = model.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's maintenance-mode notices
-        example = (torch.rand(FROZEN_CHUNK, 1, BEAT_LENGTH),)
+        example = (torch.rand(FROZEN_CHUNK, 2 if model.template else 1, BEAT_LENGTH),)
         if model.rhythm_dim:
             example += (torch.rand(FROZEN_CHUNK, model.rhythm_dim),)
         traced = torch.jit.trace(CPUForward(model).eval(), example)

@@ -13,6 +13,7 @@ from .evaluation import predict_logits
 from .fastpath import FROZEN_MIN_BEATS, freeze_for_cpu, uses_cpu_fast_path
 from .pretrained import resolve_checkpoint
 from .rhythm import rhythm_inputs
+from .template import beat_templates, stack_template
 from .runtime import select_device
 
 
@@ -49,9 +50,21 @@ class Predictor:
         """Whether the model takes rhythm features (``kachuee_rr``): then beats alone are not enough."""
         return bool(self.model.rhythm_dim)
 
-    def logits(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> torch.Tensor:
-        """Uncalibrated logits (n, n_classes) for beats (n, 187) [and rhythm features (n, 4), ``ecgnet.rhythm``]."""
+    @property
+    def needs_template(self) -> bool:
+        """Whether the model compares each beat with its record's template (``kachuee_rrt``, ``ecgnet.template``)."""
+        return self.model.template
+
+    def logits(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> torch.Tensor:
+        """Uncalibrated logits (n, n_classes) for beats (n, 187) [and rhythm features (n, 4), ``ecgnet.rhythm``].
+
+        A template model (``ecgnet.template``) compares each beat with ``template``, (187,) or one per beat; by
+        default the median of ``beats``, which must then be the beats of one recording.
+        """
         x = torch.from_numpy(np.ascontiguousarray(beats, dtype=np.float32)).reshape(-1, 1, BEAT_LENGTH)
+        if self.needs_template and len(x):
+            beats = x[:, 0].numpy()
+            x = torch.from_numpy(stack_template(beats, beat_templates(beats, template)))
         r = None
         if self.needs_rhythm:
             if rhythm is None:
@@ -62,10 +75,10 @@ class Predictor:
             self._frozen = freeze_for_cpu(self.model)
         return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen, rhythm=r)
 
-    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated class probabilities (n, n_classes) for beats (n, 187) [and rhythm features (n, 4)]."""
-        return (self.logits(beats, rhythm) / self.temperature).softmax(1).numpy()
+    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated class probabilities (n, n_classes) for beats (n, 187) [and rhythm features (n, 4); template as ``logits``]."""
+        return (self.logits(beats, rhythm, template) / self.temperature).softmax(1).numpy()
 
-    def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
-        """Class names (n,) for beats (n, 187) [and rhythm features (n, 4)]."""
-        return np.asarray(self.class_names)[self.predict_proba(beats, rhythm).argmax(1)]
+    def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
+        """Class names (n,) for beats (n, 187) [and rhythm features (n, 4); template as ``logits``]."""
+        return np.asarray(self.class_names)[self.predict_proba(beats, rhythm, template).argmax(1)]

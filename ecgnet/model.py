@@ -13,7 +13,9 @@ of the same arithmetic lives in ``ecgnet.fastpath``.
 ``BeatClassifier`` is what every registered model (``ecgnet.registry``) offers: the
 trunk/head split, ``model_args`` to rebuild it, ``reset_classifier``. The paper's net is
 registered as ``kachuee`` and, with the beat's rhythm features (``ecgnet.rhythm``)
-joined to its 64 learned features in front of the head, as ``kachuee_rr``.
+joined to its 64 learned features in front of the head, as ``kachuee_rr``; with the beat's
+difference from its record's median beat as a second stem channel too (``ecgnet.template``),
+as ``kachuee_rrt``.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ class BeatClassifier(nn.Module):
     """
 
     rhythm_dim: int = 0
+    template: bool = False  # whether the input holds each beat's record template as a second channel (ecgnet.template)
 
     def __init__(self, n_classes: int, args: dict) -> None:
         super().__init__()
@@ -95,14 +98,17 @@ class ECGNet(BeatClassifier):
     """Kachuee et al. residual CNN: trunk (conv + 5 residual blocks) and a 3-layer FC head.
 
     With ``rhythm_dim`` > 0 the head also takes that many rhythm inputs per beat, joined
-    to the trunk's features (``forward(x, rhythm)``).
+    to the trunk's features (``forward(x, rhythm)``). With ``template`` the input holds each beat's
+    record template as a second channel, and the stem reads the beat and its difference from it.
     """
 
-    def __init__(self, n_classes: int = 5, channels: int = 32, n_blocks: int = 5, hidden: int = 32, rhythm_dim: int = 0) -> None:
-        super().__init__(n_classes, {"channels": channels, "n_blocks": n_blocks, "hidden": hidden, "rhythm_dim": rhythm_dim})
+    def __init__(self, n_classes: int = 5, channels: int = 32, n_blocks: int = 5, hidden: int = 32, rhythm_dim: int = 0,
+                 template: bool = False) -> None:
+        args = {"channels": channels, "n_blocks": n_blocks, "hidden": hidden, "rhythm_dim": rhythm_dim}
+        super().__init__(n_classes, args | ({"template": True} if template else {}))
         self.channels, self.n_blocks, self.hidden = channels, n_blocks, hidden
-        self.rhythm_dim = rhythm_dim
-        self.stem = nn.Conv1d(1, channels, kernel_size=5, padding=2)
+        self.rhythm_dim, self.template = rhythm_dim, template
+        self.stem = nn.Conv1d(2 if template else 1, channels, kernel_size=5, padding=2)
         self.blocks = nn.Sequential(*[ResidualBlock(channels) for _ in range(n_blocks)])
         self.num_features = channels * trunk_length(BEAT_LENGTH, n_blocks) + rhythm_dim
         self.head = self._make_head(n_classes)
@@ -114,8 +120,19 @@ class ECGNet(BeatClassifier):
                              nn.Linear(self.hidden, self.hidden), nn.Linear(self.hidden, n_classes))
 
     def forward_features(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
-        """(batch, 1, 187) beats [and (batch, rhythm_dim) rhythm inputs] -> (batch, num_features)."""
-        return self.join_rhythm(self.blocks(self.stem(x)).flatten(1), rhythm)
+        """(batch, 1, 187) beats, or (batch, 2, 187) beats and templates [and (batch, rhythm_dim) rhythm inputs]
+        -> (batch, num_features)."""
+        return self.join_rhythm(self.blocks(self.stem(self.stem_input(x))).flatten(1), rhythm)
+
+    def stem_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the stem convolves: the beat, and with ``template`` also its difference from its record's template."""
+        if not self.template:
+            return x
+        if x.shape[1] != 2:
+            raise ValueError("this model compares each beat with its record's template: call it on (batch, 2, 187) "
+                             "beats and templates (ecgnet.template)")
+        beat = x[:, :1]
+        return torch.cat([beat, beat - x[:, 1:]], 1)
 
     def join_rhythm(self, features: torch.Tensor, rhythm: torch.Tensor | None) -> torch.Tensor:
         """The trunk's 64 features, followed by the rhythm inputs when the model takes them."""

@@ -14,6 +14,7 @@ import numpy as np
 from .constants import BEAT_LENGTH, ONNX_KIND, ONNX_METADATA_KEY
 from .errors import EcgnetError
 from .rhythm import rhythm_inputs
+from .template import beat_templates
 
 CHUNK = 4096                    # beats per run call: bounded memory for a whole Holter recording
 
@@ -47,6 +48,7 @@ class OnnxPredictor:
         self.model_name: str = meta.get("model_name", "kachuee")
         self.before_r_s: float = float(meta.get("recipe", {}).get("before_r_s", 0.0))
         self.needs_rhythm = bool(meta.get("rhythm_inputs"))
+        self.needs_template = bool(meta.get("template", False))
         self._check_graph(path)
 
     def _metadata(self, path: Path) -> dict:
@@ -65,15 +67,18 @@ class OnnxPredictor:
     def _check_graph(self, path: Path) -> None:
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         outputs = self.session.get_outputs()
-        expected = {"beats"} | ({"rhythm"} if self.needs_rhythm else set())
+        expected = {"beats"} | ({"rhythm"} if self.needs_rhythm else set()) | ({"template"} if self.needs_template else set())
         if set(inputs) != expected or inputs["beats"][-1] != BEAT_LENGTH or outputs[0].shape[-1] != len(self.class_names):
             raise EcgnetError(f"{path}: its graph (inputs {inputs}, {outputs[0].shape[-1]} outputs) does not match its ecgnet "
                               f"metadata ({len(self.class_names)} classes of task '{self.task}'); export it again")
 
-    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated class probabilities (n, n_classes) for beats (n, 187) [and rhythm features (n, 4)]."""
+    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated class probabilities (n, n_classes) for beats (n, 187) [and rhythm features (n, 4)]; a template
+        model compares each beat with ``template`` ((187,) or one per beat; default: the median of ``beats``, one recording's)."""
         x = np.ascontiguousarray(beats, dtype=np.float32).reshape(-1, BEAT_LENGTH)
         feeds = {"beats": x}
+        if self.needs_template and len(x):
+            feeds["template"] = beat_templates(x, template)
         if self.needs_rhythm:
             if rhythm is None:
                 raise EcgnetError(f"{self.name}: model '{self.model_name}' classifies beats with their rhythm, which beat files "
@@ -90,6 +95,6 @@ class OnnxPredictor:
             raise EcgnetError(f"{self.name}: the ONNX model returned {probs.shape} values that are not probabilities; export it again")
         return probs
 
-    def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray:
-        """Class names (n,) for beats (n, 187) [and rhythm features (n, 4)]."""
-        return np.asarray(self.class_names)[self.predict_proba(beats, rhythm).argmax(1)]
+    def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
+        """Class names (n,) for beats (n, 187) [and rhythm features (n, 4); template as ``predict_proba``]."""
+        return np.asarray(self.class_names)[self.predict_proba(beats, rhythm, template).argmax(1)]

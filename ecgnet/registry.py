@@ -14,6 +14,7 @@ from .rhythm import RHYTHM_INPUTS
 MODELS: dict[str, tuple[type[BeatClassifier], dict]] = {
     "kachuee": (ECGNet, {}),                                       # the paper's net (Fig. 2), 55,013 parameters
     "kachuee_rr": (ECGNet, {"rhythm_dim": len(RHYTHM_INPUTS)}),   # the same trunk + rhythm features in the head
+    "kachuee_rrt": (ECGNet, {"rhythm_dim": len(RHYTHM_INPUTS), "template": True}),  # + the beat's record template
     "cnn_lstm": (CNNLSTM, {}),                                     # two convolutions + LSTM
     "gru": (GRUNet, {}),                                           # a recurrent baseline
     "cnn_bilstm_attn": (CNNBiLSTMAttention, {}),                   # conv blocks + BiLSTM + attention pooling

@@ -12,11 +12,14 @@ is measured in tests/test_streaming.py. Memory is the buffer plus the last few p
 
 The record's mean R-R (rhythm feature ``record_rr``) is the running mean of the plausible
 intervals so far, where the offline path uses the whole record's: early beats of a
-stream see a less settled average.
+stream see a less settled average. Likewise, for template models each beat's template
+(``ecgnet.template``) is the median of the last ``STREAM_TEMPLATE_BEATS`` beats cut,
+itself included, where the offline path takes the whole record's median beat.
 """
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -26,6 +29,7 @@ from .constants import BEAT_LENGTH, SAMPLE_RATE, WINDOW_SECONDS
 from .errors import EcgnetError
 from .preprocess import BEAT_SPAN, detect_r_peaks, minmax, resample
 from .rhythm import LOCAL_BEATS, PLAUSIBLE_RR_S
+from .template import STREAM_TEMPLATE_BEATS, median_beat
 
 BUFFER_S = 20.0     # signal kept, seconds
 HOP_S = 1.0         # detection runs after each HOP_S of new samples
@@ -37,11 +41,12 @@ CONTEXT_S = 0.5     # samples around a cut beat resampled with it (the resamplin
 
 @dataclass
 class StreamBeat:
-    """One beat, cut from the stream: where, its 187 samples at 125 Hz, its rhythm features (s)."""
+    """One beat, cut from the stream: where, its 187 samples at 125 Hz, its rhythm features (s), its template."""
     sample: int                 # R position in samples of the stream (at its own rate)
     beat: np.ndarray            # (187,) float32
     rhythm: np.ndarray          # (4,) pre_rr, post_rr, local_rr, record_rr
     cut_at: int                 # stream samples received when the beat was cut (for latency)
+    template: np.ndarray | None = None  # (187,) median of the recent beats, when the stream keeps templates
 
 
 @dataclass
@@ -51,6 +56,7 @@ class BeatStream:
     detector: str
     before_r_s: float = 0.0
     wait_for_next_beat: bool = False
+    keep_templates: bool = False                         # give each beat its template (template models)
     buffer: np.ndarray = field(default_factory=lambda: np.empty(0))
     start: int = 0                                       # stream index of buffer[0]
     received: int = 0
@@ -60,6 +66,7 @@ class BeatStream:
     rr_count: int = 0
     last_detection: int = 0
     ended: bool = False
+    recent_beats: deque = field(default_factory=lambda: deque(maxlen=STREAM_TEMPLATE_BEATS))
 
     def push(self, samples: np.ndarray) -> list[StreamBeat]:
         """Add samples (any count, finite floats); return the beats that became complete."""
@@ -135,7 +142,11 @@ class BeatStream:
         if len(piece) < 2:
             return False
         beat[:len(piece)] = minmax(piece)
-        return StreamBeat(r, beat, self._rhythm(i), self.received)
+        template = None
+        if self.keep_templates:
+            self.recent_beats.append(beat)
+            template = median_beat(np.stack(self.recent_beats))
+        return StreamBeat(r, beat, self._rhythm(i), self.received, template)
 
     def _rhythm(self, i: int) -> np.ndarray:
         p = np.asarray(self.peaks, dtype=np.float64) / self.fs

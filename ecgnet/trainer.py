@@ -26,7 +26,7 @@ from .constants import TASKS
 from .data import Splits, load_splits, resolve_data_dir
 from .distributed import World, world_from_env
 from .errors import TrainingInterrupted
-from .evaluation import calibrate, check_inputs, evaluate_model
+from .evaluation import calibrate, evaluate_model, model_splits
 from .fastpath import CPUForward, uses_cpu_fast_path
 from .model import BeatClassifier, count_parameters, freeze_trunk
 from .registry import create_model
@@ -216,7 +216,7 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     device = select_device(cfg.device)
     run = TrainingRun.create(cfg, device, resume)
     run.world = world_from_env(device)
-    check_inputs(run.model, splits.train, str(splits.data_dir))
+    splits = model_splits(run.model, splits, cfg.store)
     run_dir = shared_run_dir(cfg, run.world, run_dir, overwrite)
     source = training_source(splits.train, cfg, device, run.world, run.generator, bool(run.model.rhythm_dim))
     loss_weight = class_weights(splits, cfg, device)

@@ -15,7 +15,7 @@ from helpers import ENV, ROOT, SAMPLES
 LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess", "rhythm", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
+     "records", "preprocess", "rhythm", "template", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
      "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble"},
     {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune", "crossval"},
     {"cli", "__main__"},

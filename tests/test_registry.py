@@ -12,7 +12,7 @@ from ecgnet.model import BeatClassifier, count_parameters, freeze_trunk
 from ecgnet.registry import create_model, list_models
 from helpers import train_small
 
-PLAIN = [name for name in list_models() if name != "kachuee_rr"]  # kachuee_rr: tests/test_rhythm.py
+PLAIN = [name for name in list_models() if name not in ("kachuee_rr", "kachuee_rrt")]  # tests/test_rhythm.py, test_template.py
 
 
 @pytest.fixture(scope="module")

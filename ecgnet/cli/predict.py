@@ -160,13 +160,15 @@ def predict_stream(args: argparse.Namespace) -> int:
     if args.fs is None or not MIN_FS <= args.fs <= MAX_FS:
         raise EcgnetError(f"--stream needs the signal's sampling rate: --fs HZ ({MIN_FS:g} to {MAX_FS:g}), e.g. --fs 250")
     classifier = load_classifier(args)
-    stream = BeatStream(args.fs, args.detector, classifier.before_r_s, wait_for_next_beat=classifier.needs_rhythm)
+    stream = BeatStream(args.fs, args.detector, classifier.before_r_s, wait_for_next_beat=classifier.needs_rhythm,
+                        keep_templates=classifier.needs_template)
     source = sys.stdin.buffer if args.stream == "-" else open(args.stream, "rb")
     print("time_s,sample,class,name,probability", flush=True)
     def emit(beats: list) -> None:
         if not beats:
             return
-        probs = classifier.predict_proba(np.stack([b.beat for b in beats]), np.stack([b.rhythm for b in beats]))
+        templates = np.stack([b.template for b in beats]) if classifier.needs_template else None
+        probs = classifier.predict_proba(np.stack([b.beat for b in beats]), np.stack([b.rhythm for b in beats]), templates)
         top, names = verdicts(probs, classifier.class_names, args.min_confidence)
         for b, k, name, p in zip(beats, top, names, probs.max(1)):
             print(f"{b.sample / args.fs:.3f},{b.sample},{k},{name},{p:.4f}", flush=True)

@@ -65,7 +65,8 @@ def resolve_config(args: argparse.Namespace, resume: dict | None) -> "Config":
 
 
 def print_summary(cfg: "Config") -> None:
-    """torchsummary's table of ``cfg``'s model; a rhythm model is fed rhythm inputs of ones (torchsummary passes one input)."""
+    """torchsummary's table of ``cfg``'s model; a rhythm model is fed rhythm inputs of ones (torchsummary passes one
+    input), a template model beats of two channels (beat and template)."""
     import torch
     from torchsummary import summary
     from ..constants import BEAT_LENGTH, TASKS
@@ -79,7 +80,8 @@ def print_summary(cfg: "Config") -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.model(x, x.new_ones(len(x), self.model.rhythm_dim) if self.model.rhythm_dim else None)
 
-    summary(WithRhythm(create_model(cfg.model, TASKS[cfg.task].n_classes)), (1, BEAT_LENGTH), device="cpu")
+    model = create_model(cfg.model, TASKS[cfg.task].n_classes)
+    summary(WithRhythm(model), (2 if model.template else 1, BEAT_LENGTH), device="cpu")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import streamlit as st
 from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MAX_UPLOAD_MB, MODEL_FILE_SUFFIX, SIGNAL_FILE_SUFFIXES
 from ..errors import EcgnetError
 from ..explain import attribution
+from ..template import median_beat
 from ..inference import Predictor
 from ..labelling import beat_rows, label_record, write_beat_table
 from ..metrics import classification_metrics
@@ -144,7 +145,8 @@ def clicked_beat(event) -> int | None:
 
 def beat_attribution(result: dict, model: Predictor, i: int) -> np.ndarray:
     rhythm = np.array([result["table"][c][i] for c in RHYTHM_FEATURES], dtype=np.float32)
-    return attribution(model, result["beats"][i], rhythm)
+    template = median_beat(result["beats"]) if model.needs_template else None
+    return attribution(model, result["beats"][i], rhythm, template=template)
 
 
 def beats_csv(result: dict) -> bytes:

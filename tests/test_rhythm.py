@@ -105,13 +105,14 @@ def test_ptb_patients_never_cross_the_test_split(tmp_path):
         load_splits(TASKS["ptbdb"], tmp_path, 0.5, 0.5, 0, by_patients=True)
 
 
-def test_rhythm_model_fast_path_and_frozen_graph_match_plain():
+@pytest.mark.parametrize("name, channels", [("kachuee_rr", 1), ("kachuee_rrt", 2)])  # rrt: beat and template
+def test_rhythm_model_fast_path_and_frozen_graph_match_plain(name, channels):
     torch.manual_seed(0)
-    model = create_model("kachuee_rr", 5).train()
-    x, r = torch.rand(6, 1, 187), torch.rand(6, 5)
+    model = create_model(name, 5).train()
+    x, r = torch.rand(6, channels, 187), torch.rand(6, 5)
     torch.testing.assert_close(CPUForward(model)(x, r), model(x, r), rtol=1e-5, atol=1e-6)
     model.eval()
-    x, r = torch.rand(256, 1, 187), torch.rand(256, 5)
+    x, r = torch.rand(256, channels, 187), torch.rand(256, 5)
     with torch.no_grad():
         torch.testing.assert_close(freeze_for_cpu(model)(x, r), model(x, r), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="takes rhythm inputs"):

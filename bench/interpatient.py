@@ -29,6 +29,7 @@ from common import ROOT, mean_sd, save, table
 
 import numpy as np
 from scipy.special import softmax
+from sklearn.metrics import confusion_matrix
 from wfdb import processing
 
 from ecgnet.config import config_from_dict, load_config
@@ -247,16 +248,15 @@ def record_errors(spec: str, args, min_beats: int = 50) -> None:
     predictor = Predictor.from_checkpoint(spec, "cpu")
     test = load_test_set(MITBIH, prepared(args, predictor.before_r_s), None)
     y, y_pred, records = test.y.numpy(), dataset_proba(predictor, test).argmax(1), np.asarray(test.records)
-    names = MITBIH.class_names
+    names, labels = MITBIH.class_names, list(range(MITBIH.n_classes))
     print(f"{spec} on DS2, annotated beats; rows: truth, columns: prediction ({' '.join(names)})")
-    print(np.array([[int(((y == a) & (y_pred == b)).sum()) for b in range(len(names))] for a in range(len(names))]))
+    print(confusion_matrix(y, y_pred, labels=labels))
     errors = []
     for record in np.unique(records):
         mine = records == record
-        for a, b in ((a, b) for a in range(len(names)) for b in range(len(names)) if a != b):
-            n = int((mine & (y == a) & (y_pred == b)).sum())
-            if n >= min_beats:
-                errors.append((n, record, names[a], names[b], int((mine & (y == a)).sum())))
+        cm = confusion_matrix(y[mine], y_pred[mine], labels=labels)
+        errors += [(int(cm[a, b]), record, names[a], names[b], int(cm[a].sum()))
+                   for a, b in zip(*np.nonzero(cm >= min_beats)) if a != b]
     for n, record, truth, called, of in sorted(errors, reverse=True):
         print(f"{record}: {truth} called {called}: {n} of {of}")
 

@@ -56,19 +56,17 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
     # kernels run 2-D convolutions about 3x faster than 1-D ones (bench/inference.py).
     wrapper = CalibratedProbabilities((CPUForward(model) if uses_cpu_fast_path(model) else model).eval(), temperature_of(ckpt)).eval()
     batch = torch.export.Dim("batch", min=1)
-    args = (torch.zeros(2, BEAT_LENGTH),)
-    shapes = {"beats": {0: batch}}
-    if model.rhythm_dim or model.template:  # positional: a template model's graph has a rhythm input
-        args += (torch.zeros(2, model.rhythm_dim),)
-        shapes["rhythm"] = {0: batch}
+    inputs = {"beats": torch.zeros(2, BEAT_LENGTH)}  # by name: the graph's inputs are exactly these
+    if model.rhythm_dim:
+        inputs["rhythm"] = torch.zeros(2, model.rhythm_dim)
     if model.template:
-        args += (torch.zeros(2, BEAT_LENGTH),)
-        shapes["template"] = {0: batch}
+        inputs["template"] = torch.zeros(2, BEAT_LENGTH)
+    shapes = {name: {0: batch} for name in inputs}
     onnx_logger = logging.getLogger("torch.onnx")
     level = onnx_logger.level
     onnx_logger.setLevel(logging.WARNING)  # the exporter reports each stage at INFO
     try:
-        program = torch.onnx.export(wrapper, args, input_names=list(shapes), output_names=["probabilities"],
+        program = torch.onnx.export(wrapper, (), kwargs=inputs, input_names=list(inputs), output_names=["probabilities"],
                                     dynamic_shapes=shapes, dynamo=True, verbose=False)
     finally:
         onnx_logger.setLevel(level)

@@ -61,10 +61,9 @@ class Predictor:
         A template model (``ecgnet.template``) compares each beat with ``template``, (187,) or one per beat; by
         default the median of ``beats``, which must then be the beats of one recording.
         """
-        x = torch.from_numpy(np.ascontiguousarray(beats, dtype=np.float32)).reshape(-1, 1, BEAT_LENGTH)
-        if self.needs_template and len(x):
-            beats = x[:, 0].numpy()
-            x = torch.from_numpy(stack_template(beats, beat_templates(beats, template)))
+        beats = np.ascontiguousarray(beats, dtype=np.float32).reshape(-1, BEAT_LENGTH)
+        with_template = self.needs_template and len(beats)
+        x = torch.from_numpy(stack_template(beats, beat_templates(beats, template)) if with_template else beats[:, None])
         r = None
         if self.needs_rhythm:
             if rhythm is None:

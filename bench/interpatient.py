@@ -51,7 +51,8 @@ from ecgnet.trainer import train
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
 VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r); "positions": DS1's beat positions
-             # for training (prepare --positions; DS2 is scored at the annotated and the detected positions alike)
+             # for training (prepare --positions; DS2 is scored at the annotated and the detected positions alike);
+             # "unmatched": DS1's detections that match no annotated beat (prepare --unmatched)
     "paper": {"model": "kachuee"},
     "paper+weights": {"model": "kachuee", "imbalance": "class_weights"},
     "rhythm": {"model": "kachuee_rr"},
@@ -66,6 +67,8 @@ VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r);
     "rhythm+window+template+weights": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25},
     "rhythm+window+template+weights+gqrs": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
                                             "positions": "gqrs"},
+    "rhythm+window+template+weights+gqrs_q": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
+                                              "positions": "gqrs", "unmatched": "q"},
     "rhythm+window+weights+decay": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "weight_decay": 5e-4},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
@@ -116,19 +119,26 @@ def average(member_probs: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     return np.mean([softmax(np.log(np.maximum(p, 1e-12)) + offsets, axis=1) for p in member_probs], axis=0)
 
 
-def prepared(args, before_r_s: float, positions: str = "annotations") -> Path:
+def prepared(args, before_r_s: float, positions: str = "annotations", unmatched: str = "drop") -> Path:
     """The prepared split (cached under log/interpatient), its beats cut ``before_r_s`` s before R at ``positions``."""
     data = ROOT / "log" / "interpatient" / (f"data-{args.split}" + (f"-before{before_r_s}" if before_r_s else "")
-                                            + (f"-{positions}" if positions != "annotations" else ""))
+                                            + (f"-{positions}" if positions != "annotations" else "")
+                                            + (f"-unmatched_{unmatched}" if unmatched != "drop" else ""))
     if not (data / "mitbih_test_index.csv").exists():
         prepare("mitdb", args.mitdb, data, split="random" if args.intra else "interpatient", positions=positions,
-                before_r_s=before_r_s)
+                before_r_s=before_r_s, unmatched=unmatched)
     return data
+
+
+def training_data(name: str, args) -> Path:
+    """The prepared split variant ``name`` trains on."""
+    v = VARIANTS[name]
+    return prepared(args, v.get("before_r_s", 0.0), v.get("positions", "annotations"), v.get("unmatched", "drop"))
 
 
 def variant_config(name: str, seed: int, args, data: Path, run_name: str):
     """The config of one variant's run on ``data``: config/config.json with the variant's keys and the bench's budget."""
-    keys = {k: v for k, v in VARIANTS[name].items() if k not in ("before_r_s", "positions")}
+    keys = {k: v for k, v in VARIANTS[name].items() if k not in ("before_r_s", "positions", "unmatched")}
     return config_from_dict(keys | {"data_dir": str(data), "log_dir": str(ROOT / "log" / "interpatient"), "run_name": run_name,
                                     "seed": seed, "epochs": args.epochs, "patience": args.patience,
                                     "split_by": "patients" if args.split == "ds" else "beats", "val_fraction": args.val_fraction},
@@ -138,7 +148,7 @@ def variant_config(name: str, seed: int, args, data: Path, run_name: str):
 def run_variant(name: str, seed: int, args) -> dict:
     """Train one variant at one seed on DS1 (or the random split's train file) and score it on the test file."""
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
-    data = prepared(args, before_r_s, VARIANTS[name].get("positions", "annotations"))
+    data = training_data(name, args)
     cfg = variant_config(name, seed, args, data, f"{args.split}-{name}-seed{seed}")
     splits = load_splits(MITBIH, data, cfg.val_fraction, cfg.test_fraction, seed, by_patients=cfg.split_by == "patients")
     run_dir = make_run_dir(cfg, overwrite=True)
@@ -172,7 +182,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     ensemble scored on DS2, and the folds averaged with per-class offsets fitted on their out-of-fold
     predictions (wall_s: folds trained or reused, and scoring)."""
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
-    data = prepared(args, before_r_s, VARIANTS[name].get("positions", "annotations"))
+    data = training_data(name, args)
     full = load_files(data, MITBIH.train_stems, MITBIH)
     test = load_test_set(MITBIH, prepared(args, before_r_s), None)
     detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s)

@@ -1,7 +1,8 @@
 """Build Kaggle-layout beat CSVs from PhysioNet records with the paper's recipe.
 
-mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper), AAMI
-labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle set),
+mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper: each
+detection labelled by the annotated beat within 150 ms; --unmatched q labels the others,
+noise and spurious detections, Q instead of leaving them out), AAMI labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle set),
 --split interpatient = de Chazal DS1 (train) / DS2 (test), paced records excluded.
 ptbdb: lead II by name, R peaks by the paper's rule, 'Reason for admission' decides the
 file (Healthy control -> ptbdb_normal, Myocardial infarction -> ptbdb_abnormal).
@@ -109,7 +110,7 @@ def collect(items: list[tuple[str, Path]], fn, pool: multiprocessing.pool.Pool |
 
 
 def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float = 0.0,
-                  pool: multiprocessing.pool.Pool | None = None) -> None:
+                  pool: multiprocessing.pool.Pool | None = None, unmatched: str = "drop") -> None:
     names = MITDB_RECORDS if split == "random" else DS1 + DS2
     available = [(n, src / n) for n in names if (src / f"{n}.hea").exists()]
     missing = sorted(set(names) - {n for n, _ in available})
@@ -119,9 +120,10 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
         raise EcgnetError(f"{src}: no mitdb records (NNN.hea) found; pass --src DIR or --download")
     results = {r["record"]: r for r in collect(available, partial(beats_from_record, positions=positions, before_r_s=before_r_s), pool)}
     if positions != "annotations":
-        log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched within 150 ms")
+        log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched "
+                 "within 150 ms; the others are %s", "labelled Q" if unmatched == "q" else "left out")
         for r in results.values():
-            attach_nearest_labels(r, src)
+            attach_nearest_labels(r, src, MITBIH.class_names.index("Q") if unmatched == "q" else -1)
 
     def stack(recs):
         """Beats, labels, records, samples and rhythm of ``recs``, labelled beats only."""
@@ -148,14 +150,15 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
             write_dataset(out, stem, beats, labels, recs.tolist(), samples, rhythm, pool)
 
 
-def attach_nearest_labels(result: dict, src: Path, tolerance_s: float = 0.15) -> None:
-    """Label detected beats with the reference beat matched within ``tolerance_s`` (-1 if none)."""
+def attach_nearest_labels(result: dict, src: Path, unmatched_label: int = -1, tolerance_s: float = 0.15) -> None:
+    """Label detected beats with the reference beat matched within ``tolerance_s`` (``unmatched_label`` if none;
+    -1: left out)."""
     from wfdb import processing
 
     ref_samples, ref_labels = read_beat_annotations(src / result["record"])
     window = int(round(tolerance_s * result["recording"].fs))
     match = processing.compare_annotations(ref_samples, result["samples"], window).matching_sample_nums
-    labels = np.full(len(result["samples"]), -1)
+    labels = np.full(len(result["samples"]), unmatched_label)
     labels[match[match >= 0]] = ref_labels[match >= 0]
     result["labels"] = labels
 
@@ -196,14 +199,17 @@ def prepare_ptbdb(src: Path, out: Path, pool: multiprocessing.pool.Pool | None =
 
 DATABASES = ("mitdb", "ptbdb")
 SPLITS = ("random", "interpatient")
+UNMATCHED = ("drop", "q")  # detections that match no annotated beat: left out, or labelled Q (unclassifiable)
 
 
 def prepare(database: str, src: str | Path, out: str | Path = "data", split: str = "random", seed: int = 0,
-            positions: str = "annotations", before_r_s: float = 0.0, workers: int = 1) -> None:
+            positions: str = "annotations", before_r_s: float = 0.0, workers: int = 1, unmatched: str = "drop") -> None:
     """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``.
 
     ``before_r_s`` > 0 (mitdb) widens each beat to start that many seconds before its R
     peak (not the paper's cut); ``<task>_recipe.json`` records how the beats were cut.
+    With detected ``positions``, ``unmatched="q"`` keeps the detections no annotated beat
+    matches, labelled Q, so that a model learns what a detector's false beats look like.
     Records are read in a pool of ``workers`` processes; the files written do not depend on it.
     """
     # ecgnet.data imports torch; imported here so that the CLI's parser (which reads this
@@ -213,19 +219,25 @@ def prepare(database: str, src: str | Path, out: str | Path = "data", split: str
     src, out = Path(src), Path(out)
     if not 0 <= before_r_s <= 1:
         raise EcgnetError(f"--before-r {before_r_s}: give seconds in [0, 1] (e.g. 0.25 to include the P wave)")
+    if unmatched not in UNMATCHED:
+        raise EcgnetError(f"--unmatched {unmatched!r}: choose one of {', '.join(UNMATCHED)}")
+    if unmatched != "drop" and (database != "mitdb" or positions == "annotations"):
+        raise EcgnetError(f"--unmatched {unmatched} labels detections that match no annotated beat: it needs mitdb with detected "
+                          "positions (--positions gqrs, xqrs or paper)")
     with worker_pool(workers) as pool:
-        task = _prepare_database(database, src, out, split, seed, positions, before_r_s, pool)
+        task = _prepare_database(database, src, out, split, seed, positions, before_r_s, unmatched, pool)
     stems = task.train_stems + task.test_stems
     write_sums(out, [f"{stem}{suffix}" for stem in stems for suffix in (".csv", "_index.csv")] + [recipe_path(out, task).name])
 
 
 def _prepare_database(database: str, src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float,
-                      pool: multiprocessing.pool.Pool | None):
+                      unmatched: str, pool: multiprocessing.pool.Pool | None):
     from .data import write_recipe  # imports torch: see prepare()
 
     if database == "mitdb":
-        prepare_mitdb(src, out, split, seed, positions, before_r_s, pool)
-        write_recipe(out, MITBIH, {"database": database, "split": split, "seed": seed, "positions": positions, "before_r_s": before_r_s})
+        prepare_mitdb(src, out, split, seed, positions, before_r_s, pool, unmatched)
+        write_recipe(out, MITBIH, {"database": database, "split": split, "seed": seed, "positions": positions, "before_r_s": before_r_s}
+                     | ({"unmatched": unmatched} if unmatched != "drop" else {}))
         task = MITBIH
     elif database == "ptbdb":
         if before_r_s:

@@ -54,7 +54,7 @@ def test_segmentation_by_the_recipe():
 def prepare_fixture_mitdb(tmp_path, *args):
     """Run prepare mitdb on a copy of the 208 excerpt -> (train labels, test labels, reference labels)."""
     src = tmp_path / "mitdb"
-    src.mkdir()
+    src.mkdir(parents=True)
     for f in (FIXTURES / "mitdb").glob("208.*"):
         shutil.copy(f, src)
     assert ecgnet("prepare", "mitdb", "--src", src, "--out", tmp_path / "out", *args) == 0
@@ -137,6 +137,34 @@ def test_prepare_with_detected_positions_takes_labels_of_matched_annotations(tmp
     assert len(labels) >= 0.9 * len(ref_labels)
     # the class mix of matched beats follows the annotations (N, V and F in this minute)
     assert set(labels) == set(ref_labels) and abs(np.mean(labels == 2) - np.mean(ref_labels == 2)) < 0.05
+
+
+def test_prepare_can_label_unmatched_detections_q(tmp_path):
+    # Pan-Tompkins finds 6 spurious beats in 208's minute: left out by default, labelled Q with --unmatched q.
+    import pandas as pd
+    detector = ["--positions", "nk-pantompkins1985", "--split", "random"]
+    prepare_fixture_mitdb(tmp_path / "drop", *detector)
+    prepare_fixture_mitdb(tmp_path / "q", *detector, "--unmatched", "q")
+    index = {k: pd.concat([pd.read_csv(tmp_path / k / "out" / f"mitbih_{s}_index.csv") for s in ("train", "test")]).sort_values("sample")
+             for k in ("drop", "q")}
+    ref, ref_labels = read_beat_annotations(FIXTURES / "mitdb" / "208")
+    extra = index["q"][~index["q"]["sample"].isin(index["drop"]["sample"])]
+    assert len(extra) >= 5 and set(extra["label"]) == {4} and 4 not in set(ref_labels)
+    rec = read_wfdb(FIXTURES / "mitdb" / "208", channel=0)
+    found = detect_r_peaks(rec.signal, rec.fs, "nk-pantompkins1985")
+    match = processing.compare_annotations(ref, found, int(0.15 * rec.fs)).matching_sample_nums
+    unmatched = np.delete(found, match[match >= 0])           # no annotated beat is paired with these (noise, double detections)
+    assert set(extra["sample"]) <= set(unmatched.tolist())
+    kept = index["q"][index["q"]["sample"].isin(index["drop"]["sample"])]
+    assert kept["label"].tolist() == index["drop"]["label"].tolist()
+    assert json.loads((tmp_path / "q" / "out" / "mitbih_recipe.json").read_text())["unmatched"] == "q"
+
+
+@pytest.mark.parametrize("args", [["mitdb"], ["ptbdb", "--positions", "gqrs"]])
+def test_unmatched_q_needs_detected_positions(tmp_path, capsys, args):
+    code = ecgnet("prepare", *args, "--src", FIXTURES / args[0], "--out", tmp_path / "o", "--unmatched", "q")
+    err = capsys.readouterr().err
+    assert code == 2 and "it needs mitdb with detected positions (--positions gqrs" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..constants import DETECTORS
-from ..prepare import DATABASES, SPLITS
+from ..prepare import DATABASES, SPLITS, UNMATCHED
 from ..prepare import __doc__ as RECIPE
 
 __doc__ += RECIPE  # what each database's recipe does: the library module's own account
@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=SPLITS, default=SPLITS[0], help="mitdb only")
     p.add_argument("--seed", type=int, default=0, help="seed of the random split")
     p.add_argument("--positions", choices=("annotations",) + DETECTORS, default="annotations", help="mitdb beat positions")
+    p.add_argument("--unmatched", choices=UNMATCHED, default=UNMATCHED[0],
+                   help="with detected --positions: detections no annotated beat matches are left out (drop) or labelled Q (q)")
     p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
                    help="mitdb: start each beat this long before its R peak, to include the P wave (default 0: the paper's cut)")
     p.add_argument("--workers", type=int, default=1, help="records read in parallel processes (output is the same for any count)")
@@ -38,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     if args.download:
         import wfdb
         wfdb.dl_database(args.database, dl_dir=str(args.src))
-    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r, args.workers)
+    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r, args.workers, args.unmatched)
     return 0

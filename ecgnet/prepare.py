@@ -2,8 +2,9 @@
 
 mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper: each
 detection labelled by the annotated beat within 150 ms; --unmatched q labels the others,
-noise and spurious detections, Q instead of leaving them out), AAMI labels; --split random = stratified 80/20 (seeded, intra-patient like the Kaggle set),
---split interpatient = de Chazal DS1 (train) / DS2 (test), paced records excluded.
+noise and spurious detections, Q instead of leaving them out), AAMI labels; --split random
+= stratified 80/20 (seeded, intra-patient like the Kaggle set), --split interpatient = de
+Chazal DS1 (train) / DS2 (test), paced records excluded.
 ptbdb: lead II by name, R peaks by the paper's rule, 'Reason for admission' decides the
 file (Healthy control -> ptbdb_normal, Myocardial infarction -> ptbdb_abnormal).
 Each CSV gets a side file NAME_index.csv with the record, sample and label of every row and,

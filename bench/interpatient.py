@@ -70,6 +70,8 @@ VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r);
     "rhythm+window+template+weights+gqrs_q": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
                                               "positions": "gqrs", "unmatched": "q"},
     "rhythm+window+template+weights+lr3e-4": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25, "lr": 3e-4},
+    "rhythm+window+template+weights+gqrs_q+lr3e-4": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
+                                                     "positions": "gqrs", "unmatched": "q", "lr": 3e-4},
     "rhythm+window+weights+decay": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "weight_decay": 5e-4},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)

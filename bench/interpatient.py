@@ -50,6 +50,7 @@ from ecgnet.trainer import train
 
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
+TEMPLATE = {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25}  # the record-template ensemble
 VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r); "positions": DS1's beat positions
              # for training (prepare --positions; DS2 is scored at the annotated and the detected positions alike);
              # "unmatched": DS1's detections that match no annotated beat (prepare --unmatched)
@@ -64,14 +65,11 @@ VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r);
     "rhythm+window+sqrt_weights": {"model": "kachuee_rr", "imbalance": "sqrt_class_weights", "before_r_s": 0.25},
     "rhythm+window+capped_weights": {"model": "kachuee_rr", "imbalance": "class_weights", "class_weight_cap": 50.0, "before_r_s": 0.25},
     "rhythm+window+weights+noaug": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "augment": False},
-    "rhythm+window+template+weights": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25},
-    "rhythm+window+template+weights+gqrs": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
-                                            "positions": "gqrs"},
-    "rhythm+window+template+weights+gqrs_q": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
-                                              "positions": "gqrs", "unmatched": "q"},
-    "rhythm+window+template+weights+lr3e-4": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25, "lr": 3e-4},
-    "rhythm+window+template+weights+gqrs_q+lr3e-4": {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25,
-                                                     "positions": "gqrs", "unmatched": "q", "lr": 3e-4},
+    "rhythm+window+template+weights": TEMPLATE,
+    "rhythm+window+template+weights+gqrs": TEMPLATE | {"positions": "gqrs"},
+    "rhythm+window+template+weights+gqrs_q": TEMPLATE | {"positions": "gqrs", "unmatched": "q"},
+    "rhythm+window+template+weights+lr3e-4": TEMPLATE | {"lr": 3e-4},
+    "rhythm+window+template+weights+gqrs_q+lr3e-4": TEMPLATE | {"positions": "gqrs", "unmatched": "q", "lr": 3e-4},
     "rhythm+window+weights+decay": {"model": "kachuee_rr", "imbalance": "class_weights", "before_r_s": 0.25, "weight_decay": 5e-4},
 }
 PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)

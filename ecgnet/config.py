@@ -49,6 +49,7 @@ class Config:
     patience: int = _key(20, "Early stopping: epochs without a better validation macro-F1 before stopping; 0 = never stop early. Longer than the 16 epochs between learning-rate decays at batch 128, so each decay gets its chance.")
     imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights), 'sqrt_class_weights' (their square root: half way on a log scale) or 'balanced_sampling'.")
     class_weight_cap: float = _key(0.0, "With 'class_weights' or 'sqrt_class_weights': no class weighs more than this many times the most frequent class (0 = no cap). A class of a few beats from one or two patients (MIT-BIH DS1's F and Q) otherwise outweighs all the normal beats.")
+    focal_gamma: float = _key(0.0, "Focal loss (Lin et al. 2017): each beat's cross-entropy is scaled by (1 - p_true) ** focal_gamma, so that beats already classified well weigh less (2 is the usual value); combines with the class weights of 'imbalance'. 0 = plain cross-entropy.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
@@ -102,6 +103,8 @@ class Config:
             raise bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
         if self.class_weight_cap != 0 and self.class_weight_cap < 1:
             raise bad("class_weight_cap", f"must be 0 (no cap) or >= 1, got {self.class_weight_cap}")
+        if not 0 <= self.focal_gamma <= 10:
+            raise bad("focal_gamma", f"must be in [0, 10] (0 = plain cross-entropy, 2 is usual), got {self.focal_gamma}")
         if not 0 <= self.ema_decay < 1:
             raise bad("ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         if self.trunk_lr_scale <= 0:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .calibration import calibration_report, fit_temperature
 from .checkpoint import model_from_checkpoint, temperature_of
@@ -17,6 +16,7 @@ from .constants import TASKS
 from .data import PAPER_RECIPE, BeatDataset, Splits, load_test_set, read_recipe, resolve_data_dir
 from .errors import EcgnetError
 from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
+from .loss import BeatLoss
 from .metrics import classification_metrics
 from .model import ECGNet
 from .pretrained import resolve_checkpoint
@@ -61,19 +61,20 @@ def model_inputs(model: ECGNet, data: BeatDataset, source: str) -> BeatDataset:
     return data.with_templates(source) if model.template else data
 
 
-def metrics_from_logits(logits: torch.Tensor, data: BeatDataset, loss_weight: torch.Tensor | None = None,
+def metrics_from_logits(logits: torch.Tensor, data: BeatDataset, loss_fn: BeatLoss = BeatLoss(),
                         temperature: float = 1.0) -> dict:
-    """Classification metrics of ``softmax(logits / temperature)`` on ``data`` plus the mean cross-entropy loss."""
+    """Classification metrics of ``softmax(logits / temperature)`` on ``data`` plus the mean loss (``loss_fn``:
+    the training loss; plain cross-entropy by default)."""
     probs = (logits / temperature).softmax(1).numpy()
     metrics = classification_metrics(data.y.numpy(), probs.argmax(1), data.class_names, probs)
-    metrics["loss"] = float(F.cross_entropy(logits, data.y, weight=None if loss_weight is None else loss_weight.cpu()))
+    metrics["loss"] = float(loss_fn(logits, data.y))
     return metrics
 
 
 def evaluate_model(model: ECGNet, data: BeatDataset, batch_size: int = 1024, device: torch.device | None = None,
-                   amp: bool = True, loss_weight: torch.Tensor | None = None) -> dict:
-    """Metrics of ``model`` on ``data`` plus the mean cross-entropy loss."""
-    return metrics_from_logits(predict_logits(model, data.x, batch_size, device, amp, rhythm=data.rhythm), data, loss_weight)
+                   amp: bool = True, loss_fn: BeatLoss = BeatLoss()) -> dict:
+    """Metrics of ``model`` on ``data`` plus the mean loss (``loss_fn``; plain cross-entropy by default)."""
+    return metrics_from_logits(predict_logits(model, data.x, batch_size, device, amp, rhythm=data.rhythm), data, loss_fn)
 
 
 def calibrate(ckpt: dict, val: BeatDataset, device: torch.device | None = None, batch_size: int = 1024) -> dict:

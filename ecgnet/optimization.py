@@ -1,12 +1,10 @@
-"""What a run optimises with: Adam over the trainable parameters, the weight average, the loss weights."""
+"""What a run optimises with: Adam over the trainable parameters and the weight average (the loss: ecgnet.loss)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
 from .config import Config
-from .data import Splits
 from .model import ECGNet
 
 
@@ -39,16 +37,3 @@ def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:
 
     return AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
 
-
-def class_weights(splits: Splits, cfg: Config, device: torch.device) -> torch.Tensor | None:
-    """Inverse-frequency loss weights (``class_weights``) or their square root (``sqrt_class_weights``), at most
-    ``cfg.class_weight_cap`` times the most frequent class's weight when that is set; else None."""
-    if cfg.imbalance not in ("class_weights", "sqrt_class_weights"):
-        return None
-    counts = splits.train.class_counts()
-    weights = len(splits.train) / (len(counts) * np.maximum(counts, 1))
-    if cfg.imbalance == "sqrt_class_weights":
-        weights = np.sqrt(weights)
-    if cfg.class_weight_cap > 0:
-        weights = np.minimum(weights, cfg.class_weight_cap * weights.min())
-    return torch.tensor(weights, dtype=torch.float32, device=device)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
@@ -32,7 +31,8 @@ from .model import BeatClassifier, count_parameters, freeze_trunk
 from .registry import create_model
 from .pretrained import resolve_checkpoint
 from .reporting import TensorBoardLogger, make_run_dir
-from .optimization import class_weights, make_optimizer, weight_average
+from .loss import BeatLoss, training_loss
+from .optimization import make_optimizer, weight_average
 from .runtime import autocast, select_device, sigterm_as_interrupt
 from .sources import ResidentSource, StoreSource, training_source
 from .store import store_splits
@@ -136,7 +136,7 @@ class TrainingRun:
         }
 
 
-def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss_weight: torch.Tensor | None = None,
+def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss_fn: BeatLoss = BeatLoss(),
                     desc: str = "train", on_step: Callable[[], None] | None = None) -> dict:
     """One epoch (or the rest of one, after a mid-epoch resume) over ``source``'s batches.
 
@@ -162,7 +162,7 @@ def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss
     for xb, yb, rb in bar:
         with autocast(device, cfg.amp):
             logits = forward(xb, rb)
-        loss = F.cross_entropy(logits.float(), yb, weight=loss_weight)
+        loss = loss_fn(logits.float(), yb)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
@@ -187,15 +187,15 @@ def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss
             "beats": int(totals[2].item())}
 
 
-def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float, loss_weight: torch.Tensor | None) -> tuple[dict, dict]:
+def validate(run: TrainingRun, splits: Splits, stats: dict, epoch_seconds: float, loss_fn: BeatLoss) -> tuple[dict, dict]:
     """Validation metrics of the evaluated weights and the epoch's history record."""
     cfg, device = run.cfg, next(run.model.parameters()).device
-    val = evaluate_model(run.evaluated, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_weight)
+    val = evaluate_model(run.evaluated, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_fn)
     record = {"epoch": run.state.epoch, "step": run.state.step, "train_loss": stats["loss"], "train_accuracy": stats["accuracy"],
               "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
               "lr": run.optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds, "beats_per_second": stats["beats"] / epoch_seconds}
     if run.ema is not None:  # the raw weights' score, to show what averaging adds
-        raw = evaluate_model(run.model, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_weight)
+        raw = evaluate_model(run.model, splits.val, cfg.eval_batch_size, device, cfg.amp, loss_fn)
         record.update(val_raw_accuracy=raw["accuracy"], val_raw_macro_f1=raw["macro_f1"])
     return val, record
 
@@ -219,7 +219,7 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     splits = model_splits(run.model, splits, cfg.store)
     run_dir = shared_run_dir(cfg, run.world, run_dir, overwrite)
     source = training_source(splits.train, cfg, device, run.world, run.generator, bool(run.model.rhythm_dim))
-    loss_weight = class_weights(splits, cfg, device)
+    loss_fn = training_loss(splits, cfg, device)
     log.info("%s (%s): %d train / %d val beats from %s, %s trainable parameters, device %s, %d threads -> %s",
              cfg.task, cfg.mode, len(splits.train), len(splits.val), splits.data_dir,
              f"{count_parameters(run.model, trainable_only=True):,}", device, torch.get_num_threads(), run_dir)
@@ -230,11 +230,11 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
         with sigterm_as_interrupt():
             while state.epoch < cfg.epochs and not (cfg.patience and state.epochs_without_improvement >= cfg.patience):
                 start = time.perf_counter()
-                stats = train_one_epoch(run, source, loss_weight, f"epoch {state.epoch + 1}/{cfg.epochs}",
+                stats = train_one_epoch(run, source, loss_fn, f"epoch {state.epoch + 1}/{cfg.epochs}",
                                         mid_epoch_saver(run, run_dir, splits))
                 seconds = time.perf_counter() - start
                 state.epoch, state.epoch_step, state.train_seconds = state.epoch + 1, 0, state.train_seconds + seconds
-                val, record = validate(run, splits, stats, seconds, loss_weight)
+                val, record = validate(run, splits, stats, seconds, loss_fn)
                 run.last_val = val
                 improved = val["macro_f1"] > state.best_val_macro_f1
                 if improved:

@@ -37,6 +37,7 @@ def test_default_config_file_matches_defaults():
     ('{"device": "tpu"}', "key 'device' is 'tpu'; choose one of auto, cpu, cuda, mps"),
     ('{"imbalance": "smote"}', "key 'imbalance' is 'smote'"),
     ('{"class_weight_cap": 0.5}', "key 'class_weight_cap' must be 0 (no cap) or >= 1"),
+    ('{"focal_gamma": -1}', "key 'focal_gamma' must be in [0, 10]"),
     ('{"mode": "frozen"}', "key 'pretrained' is empty but mode is 'frozen'"),
     ('{"betas": [0.9]}', "key 'betas' must be two numbers"),
 ])

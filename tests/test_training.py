@@ -218,11 +218,47 @@ def test_random_bytes_are_never_a_traceback(tmp_path):
             load_checkpoint(path)
 
 
+def test_focal_loss_against_hand_computed_values():
+    from ecgnet.loss import BeatLoss
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([0, 2, 2])
+    weight = torch.tensor([1.0, 2.0, 4.0])
+    for w in (None, weight):  # gamma 0 is cross-entropy, weighted or not
+        torch.testing.assert_close(BeatLoss(w)(logits, labels), torch.nn.functional.cross_entropy(logits, labels, weight=w))
+    p_true = torch.tensor([np.exp(2) / (np.exp(2) + 2), np.exp(-1) / (1 + np.e + np.exp(-1)),
+                           np.exp(3) / (np.exp(3) + 2 * np.exp(0.5))], dtype=torch.float32)
+    terms = -(1 - p_true) ** 2 * p_true.log()
+    torch.testing.assert_close(BeatLoss(None, 2.0)(logits, labels), terms.mean())
+    torch.testing.assert_close(BeatLoss(weight, 2.0)(logits, labels), (terms * torch.tensor([1.0, 4.0, 4.0])).sum() / 9)
+    # the badly classified beat (p_true 0.09) keeps most of its loss, the well classified ones lose most of theirs
+    ce = -p_true.log()
+    kept = BeatLoss(None, 2.0)(logits[1:2], labels[1:2]) / ce[1]
+    assert kept > 0.8 and BeatLoss(None, 2.0)(logits[:1], labels[:1]) / ce[0] < 0.1
+
+
+def test_focal_training_logs_the_focal_validation_loss(tmp_path):
+    from ecgnet.config import Config
+    from ecgnet.constants import TASKS
+    from ecgnet.data import load_splits
+    from ecgnet.evaluation import evaluate_model
+    from ecgnet.loss import BeatLoss
+    from ecgnet.trainer import train
+    splits = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0)
+    cfg = Config(data_dir=str(BUNDLED_DIR), epochs=1, batch_size=256, focal_gamma=2.0, imbalance="class_weights",
+                 log_dir=str(tmp_path), run_name="focal", ema_decay=0.0)
+    summary = train(cfg, splits)
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "focal" / "best.pt"))
+    weight = torch.tensor(len(splits.train) / (5 * splits.train.class_counts()), dtype=torch.float32)
+    focal = evaluate_model(model, splits.val, loss_fn=BeatLoss(weight, 2.0))["loss"]
+    plain = evaluate_model(model, splits.val)["loss"]
+    assert summary["history"][0]["val_loss"] == pytest.approx(focal, rel=1e-4) and focal < plain
+
+
 def test_class_weights_and_their_square_root():
     from ecgnet.config import Config
     from ecgnet.constants import TASKS
     from ecgnet.data import load_splits
-    from ecgnet.optimization import class_weights
+    from ecgnet.loss import class_weights
     splits = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0)
     counts = splits.train.class_counts()
     full = class_weights(splits, Config(imbalance="class_weights"), torch.device("cpu"))

@@ -28,6 +28,7 @@ from pathlib import Path
 from common import ROOT, mean_sd, save, table
 
 import numpy as np
+import pandas as pd
 from scipy.special import softmax
 from sklearn.metrics import confusion_matrix
 from wfdb import processing
@@ -37,6 +38,7 @@ from ecgnet.constants import TASKS
 from ecgnet.crossval import fit_class_offsets, train_folds
 from ecgnet.data import load_files, load_splits, load_test_set
 from ecgnet.evaluation import model_inputs, predict_logits
+from ecgnet.fibrillation import gate_premature, irregular_rhythm
 from ecgnet.inference import Predictor
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.metrics import aami_scores
@@ -50,6 +52,7 @@ from ecgnet.trainer import train
 
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
+CV_ROWS = ("", "+offsets", "+gate")  # a cross-validated ensemble scored as it is, with out-of-fold offsets, with the S gate
 TEMPLATE = {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25}  # the record-template ensemble
 VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r); "positions": DS1's beat positions
              # for training (prepare --positions; DS2 is scored at the annotated and the detected positions alike);
@@ -182,8 +185,8 @@ def dataset_proba(predictor: Predictor, data) -> np.ndarray:
 
 def run_cv_variant(name: str, seed: int, args) -> None:
     """One variant at one seed, cross-validated over DS1 records (``ecgnet.crossval.train_folds``): the folds'
-    ensemble scored on DS2, and the folds averaged with per-class offsets fitted on their out-of-fold
-    predictions (wall_s: folds trained or reused, and scoring)."""
+    ensemble scored on DS2 as it is, with per-class offsets fitted on the out-of-fold predictions, and with
+    S calls in irregular rhythm made N (``ecgnet.fibrillation``; wall_s: folds trained or reused, and scoring)."""
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
     data = training_data(name, args)
     full = load_files(data, MITBIH.train_stems, MITBIH)
@@ -200,28 +203,41 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     ensemble = Predictor.from_checkpoint(folds["run_dir"] / "best.pt", "cpu")
     test_probs = [dataset_proba(m, test) for m in members]  # the offsets were fitted on single models' outputs:
     detected_probs = [detected_proba(m, detected) for m in members]  # each member is shifted, then averaged
-    shifted = {record: average([p[record] for p in detected_probs], offsets) for record in detected}
-    y = test.y.numpy()
+    annotated = {"": dataset_proba(ensemble, test), "+offsets": average(test_probs, offsets)}
+    found = {"": detected_proba(ensemble, detected),
+             "+offsets": {record: average([p[record] for p in detected_probs], offsets) for record in detected}}
+    annotated["+gate"] = gate_premature(annotated[""], test_irregular(args, before_r_s), MITBIH.class_names)
+    found["+gate"] = {record: gate_premature(p, irregular_rhythm(detected[record]["rhythm"][:, 0]), MITBIH.class_names)
+                      for record, p in found[""].items()}
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
               "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
-    scored_runs = [result | {"annotated": aami_scores(y, dataset_proba(ensemble, test).argmax(1), MITBIH.class_names, SCORED),
-                             "detected": score_detected(detected_proba(ensemble, detected), detected)},
-                   result | {"variant": result["variant"] + "+offsets",
-                             "annotated": aami_scores(y, average(test_probs, offsets).argmax(1), MITBIH.class_names, SCORED),
-                             "detected": score_detected(shifted, detected)}]
-    for r in scored_runs:
+    for suffix in CV_ROWS:
+        r = result | {"variant": result["variant"] + suffix,
+                      "annotated": aami_scores(test.y.numpy(), annotated[suffix].argmax(1), MITBIH.class_names, SCORED),
+                      "detected": score_detected(found[suffix], detected)}
         path = ROOT / "log" / "interpatient" / f"ds-{r['variant']}-seed{seed}" / "interpatient.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r, indent=1) + "\n")
         print(json.dumps({k: r[k] for k in ("variant", "seed", "best_epochs", "offsets")} | {"accuracy": round(r["annotated"]["accuracy"], 2)}), flush=True)
 
 
+def test_irregular(args, before_r_s: float) -> np.ndarray:
+    """Per annotated DS2 beat, whether the rhythm around it is irregular (``ecgnet.fibrillation``), record by record."""
+    path = prepared(args, before_r_s) / "mitbih_test_index.csv"
+    index = pd.read_csv(path, dtype={"record": str})
+    irregular = np.zeros(len(index), bool)
+    for rows in index.groupby("record", sort=False).indices.values():
+        irregular[rows] = irregular_rhythm(index["pre_rr"].to_numpy()[rows])
+    return irregular
+
+
 def result_of(name: str, seed: int, args) -> list[dict]:
-    """The scores of one variant and seed (with --cv: with and without offsets): from an earlier invocation's run, or trained now."""
+    """The scores of one variant and seed (with --cv: the ``CV_ROWS``): from an earlier invocation's run, or trained now
+    (with --cv, a run whose folds exist is scored again, not retrained)."""
     label = f"{name}+cv{args.cv}" if args.cv else name
-    paths = [ROOT / "log" / "interpatient" / f"{args.split}-{v}-seed{seed}" / "interpatient.json"
-             for v in ((label, label + "+offsets") if args.cv else (label,))]
+    paths = [ROOT / "log" / "interpatient" / f"{args.split}-{label}{suffix}-seed{seed}" / "interpatient.json"
+             for suffix in (CV_ROWS if args.cv else ("",))]
     if not all(p.exists() for p in paths) or args.retrain:
         (run_cv_variant if args.cv else run_variant)(name, seed, args)
     return [json.loads(p.read_text()) for p in paths]

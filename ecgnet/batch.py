@@ -141,17 +141,19 @@ def label_many(records: list[Path], out_dir: Path, job: LabelJob, workers: int =
 
 
 def summary_csv(rows: list[dict]) -> str:
-    """One line per record: minutes, beats, beats per class, ectopic share, mean heart rate, status."""
+    """One line per record: minutes, beats, beats per class, ectopic share, share in irregular rhythm, mean heart rate, status."""
     classes = next((list(r["summary"]["per_class"]) for r in rows if r["status"] == "ok"), [])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["record", "path", "minutes", "beats", *classes, "ectopic_share", "mean_heart_rate_bpm", "status", "error"])
+    writer.writerow(["record", "path", "minutes", "beats", *classes, "ectopic_share", "irregular_rhythm_share", "mean_heart_rate_bpm",
+                     "status", "error"])
     for r in rows:
         s = r.get("summary")
         if s is None:
-            writer.writerow([r["folder"], r["path"], "", "", *[""] * len(classes), "", "", r["status"], r["error"]])
+            writer.writerow([r["folder"], r["path"], "", "", *[""] * len(classes), "", "", "", r["status"], r["error"]])
             continue
         share = s.get("ectopic_share")
         writer.writerow([r["folder"], r["path"], f"{s['seconds'] / 60:.2f}", s["classified"], *(s["per_class"].get(c, 0) for c in classes),
-                         "" if share is None else f"{share:.4f}", f"{s['mean_heart_rate_bpm']:.1f}", r["status"], ""])
+                         "" if share is None else f"{share:.4f}", f"{s['irregular_rhythm_share']:.4f}", f"{s['mean_heart_rate_bpm']:.1f}",
+                         r["status"], ""])
     return buffer.getvalue()

@@ -137,7 +137,9 @@ def train_member(cfg: Config, splits: Splits, reuse: bool) -> dict:
         last = load_checkpoint(run_dir / "last.pt")
         state = last["train_state"]
         finished = state["epoch"] >= cfg.epochs or 0 < cfg.patience <= state["epochs_without_improvement"]
-        same = {k: v for k, v in last["config"].items() if k not in PLACE} == {k: v for k, v in cfg.to_dict().items() if k not in PLACE}
+        # a key added to Config since the member was trained counts as its default
+        trained_with = Config().to_dict() | last["config"]
+        same = {k: v for k, v in trained_with.items() if k not in PLACE} == {k: v for k, v in cfg.to_dict().items() if k not in PLACE}
         if finished and same and last["split"]["val_records"] == sorted(set(splits.val.records.tolist())):
             return load_checkpoint(run_dir / "best.pt")
     train(cfg, splits, make_run_dir(cfg, overwrite=True))

@@ -15,6 +15,7 @@ from .atomic import atomic_write
 from .beatfiles import read_beats_file
 from .constants import DEFAULT_DETECTOR, ECTOPIC, UNCERTAIN
 from .errors import EcgnetError
+from .fibrillation import gate_premature, irregular_rhythm
 from .plots import save_png, strip_figure
 from .preprocess import check_signal, cut_detected_beats
 from .records import Recording
@@ -79,9 +80,11 @@ def label_record(classifier: BeatClassifier, recording: Recording, detector: str
     """Detect, cut and classify every beat of a recording.
 
     Returns a dict with 'table' (one row per beat: time_s, sample, class, name,
-    probability, the probability of each class and the rhythm features of
-    ``ecgnet.rhythm``, computed from every detected beat), the 125 Hz beats, the checked
-    signal and a summary (beats per class, heart rate, ectopic share). Beats in 10 s
+    probability, the probability of each class, the rhythm features of ``ecgnet.rhythm``,
+    computed from every detected beat, and whether the rhythm around the beat is irregular as
+    in atrial fibrillation, where an S call becomes N: ``ecgnet.fibrillation``), the 125 Hz
+    beats, the checked signal and a summary (beats per class, heart rate, ectopic share, share
+    of beats in irregular rhythm). Beats in 10 s
     windows with fewer than two beats cannot be cut by the recipe and are left out
     (counted in the summary as not_cut). Below ``min_confidence`` a beat is 'uncertain'.
     """
@@ -93,15 +96,17 @@ def label_record(classifier: BeatClassifier, recording: Recording, detector: str
                           "is this an ECG? try another --lead or --detector")
     if len(cut.beats) == 0:
         raise EcgnetError(f"{recording.name}: beats were detected but none could be cut (fewer than 2 per 10 s window)")
-    rhythm = rhythm_features(samples, recording.fs)[cut.index]
-    probs = classifier.predict_proba(cut.beats, rhythm)
+    every_beat = rhythm_features(samples, recording.fs)
+    rhythm, irregular = every_beat[cut.index], irregular_rhythm(every_beat[:, 0])[cut.index]
+    probs = gate_premature(classifier.predict_proba(cut.beats, rhythm), irregular, classifier.class_names)
     top, names = verdicts(probs, classifier.class_names, min_confidence)
     sample = samples[cut.index]
     table = {"time_s": sample / recording.fs, "sample": sample, "class": top, "name": names, "probability": probs.max(1)}
     table |= {f"p_{c}": probs[:, i] for i, c in enumerate(classifier.class_names)}
-    table |= {name: rhythm[:, i] for i, name in enumerate(RHYTHM_FEATURES)}
+    table |= {name: rhythm[:, i] for i, name in enumerate(RHYTHM_FEATURES)} | {"irregular_rhythm": irregular.astype(int)}
+    summary = record_summary(classifier, recording, detector, len(signal), samples, names, min_confidence)
     return {"table": table, "beats": cut.beats, "signal": signal,
-            "summary": record_summary(classifier, recording, detector, len(signal), samples, names, min_confidence)}
+            "summary": summary | {"irregular_rhythm_share": float(irregular.mean())}}
 
 
 def record_summary(classifier: BeatClassifier, recording: Recording, detector: str, n_samples: int, samples: np.ndarray,
@@ -133,10 +138,10 @@ def plot_strip(result: dict, recording: Recording, path: str | Path, start: floa
 
 
 def write_beat_table(result: dict, path: str | Path) -> None:
-    """The per-beat CSV of ``label_record``: time, sample, class, name, probabilities, rhythm features (s)."""
+    """The per-beat CSV of ``label_record``: time, sample, class, name, probabilities, rhythm features (s), irregular rhythm (0/1)."""
     t = result["table"]
     columns = list(t)
-    formats = {"time_s": "{:.3f}", "sample": "{}", "class": "{}", "name": "{}"}
+    formats = {"time_s": "{:.3f}", "sample": "{}", "class": "{}", "name": "{}", "irregular_rhythm": "{}"}
     with atomic_write(path, "w") as f:
         f.write(",".join(columns) + "\n")
         for row in zip(*(t[c] for c in columns)):

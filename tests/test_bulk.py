@@ -111,6 +111,8 @@ def test_a_folder_is_labelled_in_a_pool_and_bad_recordings_do_not_stop_it(tmp_pa
     assert "empty" in rows["empty"]["error"] or "not a numeric" in rows["empty"]["error"] or "shorter" in rows["empty"]["error"]
     for name in ("cut", "eeg", "empty"):
         assert rows[name]["status"] == "failed" and name in captured.err
+    assert rows["208"]["irregular_rhythm_share"] == rows["edf208"]["irregular_rhythm_share"] and rows["cut"]["irregular_rhythm_share"] == ""
+    assert all(0 <= float(rows[n]["irregular_rhythm_share"]) <= 1 for n in ("201", "208", "209", "223"))
     assert rows["208"]["N"] == rows["edf208"]["N"] and rows["208"]["V"] == rows["edf208"]["V"]
     for name in ("201", "208", "edf208"):
         summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())

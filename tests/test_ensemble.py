@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import FIXTURES, ecgnet, train_small
-from ecgnet.checkpoint import load_checkpoint
+from ecgnet.checkpoint import load_checkpoint, save_checkpoint
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
 from ecgnet.crossval import ensemble_checkpoint, train_folds
@@ -82,6 +82,12 @@ def test_finished_folds_are_kept_when_asked(folds):
     stamps = [(folds["run_dir"] / f"fold{f}" / "best.pt").stat().st_mtime_ns for f in range(2)]
     cfg = Config(**load_checkpoint(folds["run_dir"] / "fold0" / "best.pt")["config"])
     cfg.log_dir, cfg.run_name = str(folds["run_dir"].parent), folds["run_dir"].name
+    again = train_folds(cfg, 2, reuse=True)
+    assert [(again["run_dir"] / f"fold{f}" / "best.pt").stat().st_mtime_ns for f in range(2)] == stamps
+    for f in range(2):  # members trained before a config key existed: it counts as its default
+        last = load_checkpoint(folds["run_dir"] / f"fold{f}" / "last.pt")
+        del last["config"]["focal_gamma"]
+        save_checkpoint(folds["run_dir"] / f"fold{f}" / "last.pt", last)
     again = train_folds(cfg, 2, reuse=True)
     assert [(again["run_dir"] / f"fold{f}" / "best.pt").stat().st_mtime_ns for f in range(2)] == stamps
 

@@ -86,7 +86,7 @@ def test_predict_record_end_to_end(quick_run, tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert 55 <= summary["mean_heart_rate_bpm"] <= 130 and summary["lead"] == "MLII"
     rows = (tmp_path / "beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr"
+    assert rows[0] == "time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr,irregular_rhythm"
     assert len(rows) - 1 == summary["classified"] >= 90
     assert (tmp_path / "strip.png").stat().st_size > 20_000
 

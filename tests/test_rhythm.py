@@ -1,4 +1,5 @@
 """Rhythm features, the rhythm-aware model and record-wise validation, on real record excerpts."""
+import json
 import shutil
 
 import numpy as np
@@ -150,9 +151,13 @@ def test_predict_record_with_a_rhythm_model(interpatient_data, tmp_path, capsys)
     code = ecgnet("predict", "--checkpoint", tmp_path / "rr" / "best.pt", "--record", MITDB / "201", "--out", tmp_path / "o")
     assert code == 0, capsys.readouterr().err
     rows = (tmp_path / "o" / "beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr" and len(rows) > 40
-    pre = np.array([float(r.split(",")[5]) for r in rows[1:]])
+    assert rows[0] == "time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr,irregular_rhythm" and len(rows) > 40
+    pre = np.array([float(r.split(",")[10]) for r in rows[1:]])
     assert 0.2 < np.median(pre) < 1.5
+    p_s, irregular = (np.array([float(r.split(",")[k]) for r in rows[1:]]) for k in (6, 14))
+    assert set(irregular) <= {0, 1} and np.all(p_s[irregular == 1] == 0)  # no S in irregular rhythm
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["irregular_rhythm_share"] == pytest.approx(irregular.mean())
 
 
 def test_wider_window_keeps_the_samples_before_r():

@@ -126,6 +126,7 @@ def predict_record(classifier, recording, args: argparse.Namespace) -> int:
         print(f"  {name:<10}{n:>7}  {100 * n / s['classified']:5.1f}%")
     if "ectopic_share" in s:
         print(f"  ectopic (S+V+F): {100 * s['ectopic_share']:.1f}%")
+    print(f"  in irregular rhythm (as in atrial fibrillation; S calls there become N): {100 * s['irregular_rhythm_share']:.1f}%")
     print(f"wrote {args.out}/beats.csv, summary.json, strip.png")
     return 0
 

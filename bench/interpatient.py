@@ -15,8 +15,9 @@ mean ± sd over seeds. Q is left out (DS1 holds 8 Q beats). Each run's scores ar
 log/interpatient/<run>/interpatient.json and reused by later invocations (--retrain to train again),
 so variants can be added one command at a time. With --cv K each variant trains K models, each
 validated on a different fifth (for K=5) of the DS1 records; DS2 is scored on their averaged
-probabilities, once as they are and once with per-class offsets fitted on the out-of-fold
-predictions of all DS1 records (ecgnet.crossval).
+probabilities as they are, with per-class offsets fitted on the out-of-fold predictions of all
+DS1 records (ecgnet.crossval), with S calls made N where the rhythm is irregular as in atrial
+fibrillation (ecgnet.fibrillation, as predict --record does), and both (offsets fitted after the gate).
 """
 from __future__ import annotations
 
@@ -26,33 +27,23 @@ import time
 from pathlib import Path
 
 from common import ROOT, mean_sd, save, table
+from ds2 import CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, index_irregular, score_detected
 
 import numpy as np
-import pandas as pd
-from scipy.special import softmax
 from sklearn.metrics import confusion_matrix
-from wfdb import processing
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.constants import TASKS
 from ecgnet.crossval import fit_class_offsets, train_folds
 from ecgnet.data import load_files, load_splits, load_test_set
-from ecgnet.evaluation import model_inputs, predict_logits
-from ecgnet.fibrillation import gate_premature, irregular_rhythm
+from ecgnet.fibrillation import gate_premature
 from ecgnet.inference import Predictor
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.metrics import aami_scores
 from ecgnet.prepare import prepare
-from ecgnet.preprocess import cut_detected_beats
-from ecgnet.records import DS2, read_beat_annotations, read_wfdb
 from ecgnet.reporting import make_run_dir
-from ecgnet.rhythm import rhythm_features
 from ecgnet.runtime import configure_process
 from ecgnet.trainer import train
 
-MITBIH = TASKS["mitbih"]
-SCORED = ("N", "S", "V", "F")
-CV_ROWS = ("", "+offsets", "+gate")  # a cross-validated ensemble scored as it is, with out-of-fold offsets, with the S gate
 TEMPLATE = {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25}  # the record-template ensemble
 VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r); "positions": DS1's beat positions
              # for training (prepare --positions; DS2 is scored at the annotated and the detected positions alike);
@@ -82,47 +73,6 @@ PUBLISHED = {  # Se / +P in %, accuracy in % (N/S/V/F)
     "Mondéjar-Guerra et al. 2019 (SVM ensemble)": {"accuracy": 94.5},
     "Niu et al. 2020 (rhythm + morphology)": {"accuracy": 96.4},
 }
-
-
-def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> dict:
-    """Per DS2 record: detected beats cut by the recipe, their rhythm and positions, and the reference annotations."""
-    path = cache / (f"detected_{detector}.npz" if not before_r_s else f"detected_{detector}_before{before_r_s}.npz")
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return {name: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")} for name in DS2}
-    out = {}
-    for name in DS2:
-        rec = read_wfdb(mitdb / name, channel=0)  # as prepare reads mitdb
-        cut, found = cut_detected_beats(rec.signal, rec.fs, detector, before_r_s)
-        ref, labels = read_beat_annotations(mitdb / name)
-        out[name] = {"beats": cut.beats, "rhythm": rhythm_features(found, rec.fs)[cut.index], "positions": found[cut.index],
-                     "reference": ref, "labels": labels, "fs": np.array(rec.fs)}
-    np.savez(path, **{f"{name}/{k}": v for name, d in out.items() for k, v in d.items()})
-    return out
-
-
-def detected_proba(predictor: Predictor, detected: dict) -> dict:
-    """Class probabilities of each DS2 record's detected beats."""
-    return {name: predictor.predict_proba(d["beats"], d["rhythm"]) for name, d in detected.items()}
-
-
-def score_detected(proba: dict, detected: dict) -> dict:
-    """AAMI scores of the detected DS2 beats, given their class probabilities per record (``detected_proba``)."""
-    true, pred, unmatched, n_ref = [], [], [], np.zeros(MITBIH.n_classes, int)
-    for name, d in detected.items():
-        labels = proba[name].argmax(1)
-        match = processing.compare_annotations(d["reference"], d["positions"], int(round(0.15 * float(d["fs"])))).matching_sample_nums
-        hit = match >= 0
-        true.append(d["labels"][hit])
-        pred.append(labels[match[hit]])
-        unmatched.append(np.delete(labels, match[hit]))
-        n_ref += np.bincount(d["labels"], minlength=MITBIH.n_classes)
-    return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
-
-
-def average(member_probs: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
-    """The members' mean class probabilities, each member's log-probabilities shifted by ``offsets`` first."""
-    return np.mean([softmax(np.log(np.maximum(p, 1e-12)) + offsets, axis=1) for p in member_probs], axis=0)
 
 
 def prepared(args, before_r_s: float, positions: str = "annotations", unmatched: str = "drop") -> Path:
@@ -176,17 +126,9 @@ def run_variant(name: str, seed: int, args) -> dict:
     return result
 
 
-def dataset_proba(predictor: Predictor, data) -> np.ndarray:
-    """Calibrated class probabilities of a prepared dataset's beats (rhythm inputs already computed)."""
-    data = model_inputs(predictor.model, data, "DS2")
-    logits = predict_logits(predictor.model, data.x, rhythm=data.rhythm)
-    return (logits / predictor.temperature).softmax(1).numpy()
-
-
 def run_cv_variant(name: str, seed: int, args) -> None:
     """One variant at one seed, cross-validated over DS1 records (``ecgnet.crossval.train_folds``): the folds'
-    ensemble scored on DS2 as it is, with per-class offsets fitted on the out-of-fold predictions, and with
-    S calls in irregular rhythm made N (``ecgnet.fibrillation``; wall_s: folds trained or reused, and scoring)."""
+    ensemble scored on DS2 as each of ``CV_ROWS`` (wall_s: folds trained or reused, and scoring)."""
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
     data = training_data(name, args)
     full = load_files(data, MITBIH.train_stems, MITBIH)
@@ -198,20 +140,15 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     oof = np.zeros((len(full), MITBIH.n_classes))
     for member, rows in zip(members, folds["val_rows"]):
         oof[rows] = dataset_proba(member, full.subset(rows))
+    gated_oof = gate_premature(oof, index_irregular(data / "mitbih_train_index.csv"), MITBIH.class_names)
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
-    offsets = fit_class_offsets(np.log(np.maximum(oof, 1e-12)), full.y.numpy(), scored)
+    offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
     ensemble = Predictor.from_checkpoint(folds["run_dir"] / "best.pt", "cpu")
-    test_probs = [dataset_proba(m, test) for m in members]  # the offsets were fitted on single models' outputs:
-    detected_probs = [detected_proba(m, detected) for m in members]  # each member is shifted, then averaged
-    annotated = {"": dataset_proba(ensemble, test), "+offsets": average(test_probs, offsets)}
-    found = {"": detected_proba(ensemble, detected),
-             "+offsets": {record: average([p[record] for p in detected_probs], offsets) for record in detected}}
-    annotated["+gate"] = gate_premature(annotated[""], test_irregular(args, before_r_s), MITBIH.class_names)
-    found["+gate"] = {record: gate_premature(p, irregular_rhythm(detected[record]["rhythm"][:, 0]), MITBIH.class_names)
-                      for record, p in found[""].items()}
+    irregular = index_irregular(prepared(args, before_r_s) / "mitbih_test_index.csv")
+    annotated, found = cv_probabilities(ensemble, members, test, detected, irregular, {"+offsets": offsets, "+gate+offsets": gate_offsets})
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
-              "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
+              "gate_offsets": gate_offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
     for suffix in CV_ROWS:
         r = result | {"variant": result["variant"] + suffix,
                       "annotated": aami_scores(test.y.numpy(), annotated[suffix].argmax(1), MITBIH.class_names, SCORED),
@@ -222,25 +159,17 @@ def run_cv_variant(name: str, seed: int, args) -> None:
         print(json.dumps({k: r[k] for k in ("variant", "seed", "best_epochs", "offsets")} | {"accuracy": round(r["annotated"]["accuracy"], 2)}), flush=True)
 
 
-def test_irregular(args, before_r_s: float) -> np.ndarray:
-    """Per annotated DS2 beat, whether the rhythm around it is irregular (``ecgnet.fibrillation``), record by record."""
-    path = prepared(args, before_r_s) / "mitbih_test_index.csv"
-    index = pd.read_csv(path, dtype={"record": str})
-    irregular = np.zeros(len(index), bool)
-    for rows in index.groupby("record", sort=False).indices.values():
-        irregular[rows] = irregular_rhythm(index["pre_rr"].to_numpy()[rows])
-    return irregular
-
-
 def result_of(name: str, seed: int, args) -> list[dict]:
-    """The scores of one variant and seed (with --cv: the ``CV_ROWS``): from an earlier invocation's run, or trained now
-    (with --cv, a run whose folds exist is scored again, not retrained)."""
+    """The scores of one variant and seed (with --cv: the ``CV_ROWS``): from an earlier invocation's run, or trained now.
+    With --cv a run whose folds are kept is scored again for rows added since; one whose folds are gone keeps the
+    rows it has."""
     label = f"{name}+cv{args.cv}" if args.cv else name
     paths = [ROOT / "log" / "interpatient" / f"{args.split}-{label}{suffix}-seed{seed}" / "interpatient.json"
              for suffix in (CV_ROWS if args.cv else ("",))]
-    if not all(p.exists() for p in paths) or args.retrain:
+    folds_kept = (ROOT / "log" / "interpatient" / f"{args.split}-{name}-cv{args.cv}-seed{seed}" / "best.pt").exists()
+    if args.retrain or not paths[0].exists() or (folds_kept and not all(p.exists() for p in paths)):
         (run_cv_variant if args.cv else run_variant)(name, seed, args)
-    return [json.loads(p.read_text()) for p in paths]
+    return [json.loads(p.read_text()) for p in paths if p.exists()]
 
 
 def summary_rows(results: list[dict], scoring: str) -> list[dict]:
@@ -300,7 +229,7 @@ def main() -> None:
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of DS1 records held out for validation")
     p.add_argument("--detector", default="gqrs")
     p.add_argument("--cv", type=int, default=0, metavar="K",
-                   help="cross-validate over K folds of DS1 records: the folds' models averaged, with and without offsets")
+                   help="cross-validate over K folds of DS1 records: the folds' models averaged, with and without offsets and the S gate")
     p.add_argument("--intra", action="store_true", help="the random (intra-patient) split instead of DS1 -> DS2")
     p.add_argument("--retrain", action="store_true", help="train again even where an earlier run's scores exist")
     p.add_argument("--errors", metavar="MODEL", help="only print where MODEL (a shipped name or checkpoint) errs on DS2, per record")

@@ -16,6 +16,8 @@ The thresholds are the paper's; they are not fitted to any of the MIT-BIH test r
 """
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -83,3 +85,16 @@ def gate_premature(probs: np.ndarray, irregular: np.ndarray, class_names: list[s
     out[irregular, n] += out[irregular, s]
     out[irregular, s] = 0.0
     return out
+
+
+class TrailingIrregularity:
+    """``irregular_rhythm`` for a live stream: each new beat is judged on the window of intervals that ends at it
+    (the offline path centres the window on the beat; a stream cannot wait for the intervals after it)."""
+
+    def __init__(self) -> None:
+        self.intervals: deque[float] = deque(maxlen=WINDOW_INTERVALS)
+
+    def update(self, rr_s: float) -> bool:
+        """Add the next beat's R-R interval before it (s); whether the rhythm up to that beat is irregular."""
+        self.intervals.append(float(rr_s))
+        return bool(irregular_rhythm(np.fromiter(self.intervals, float))[-1])

@@ -5,7 +5,7 @@ import wfdb
 
 from helpers import FIXTURES
 from ecgnet.constants import MITBIH, PTBDB
-from ecgnet.fibrillation import WINDOW_INTERVALS, gate_premature, irregular_rhythm
+from ecgnet.fibrillation import WINDOW_INTERVALS, TrailingIrregularity, gate_premature, irregular_rhythm
 from ecgnet.records import AAMI_CLASS, read_beat_annotations
 from ecgnet.rhythm import rhythm_features
 
@@ -64,3 +64,15 @@ def test_gate_moves_s_to_n_only_where_irregular():
     assert probs[0, 1] == 0.7  # the input is not changed
     two = np.array([[0.3, 0.7]])
     assert gate_premature(two, np.array([True]), PTBDB.class_names) is two
+
+
+def test_a_stream_is_judged_on_the_intervals_so_far():
+    rr, _, af = beats_and_rhythm("221")
+    tracker = TrailingIrregularity()
+    live = np.array([tracker.update(v) for v in rr])
+    assert live[af][WINDOW_INTERVALS:].mean() > 0.9
+    end = len(rr) - 1  # the last beat's judgement is the one of the window that ends at it
+    assert live[end] == irregular_rhythm(rr[end + 1 - WINDOW_INTERVALS:])[-1]
+    tracker = TrailingIrregularity()
+    rr, labels, _ = beats_and_rhythm("232")
+    assert not any(tracker.update(v) for v in rr)

@@ -83,7 +83,7 @@ def test_predict_stream_prints_beats_from_stdin():
         done = subprocess.run([sys.executable, "-m", "ecgnet", "predict", "--stream", "--fs", "360", "--format", fmt,
                                "--checkpoint", "mitbih"], input=payload, capture_output=True, env=ENV, cwd=ROOT, timeout=120)
         lines = done.stdout.decode().splitlines()
-        assert done.returncode == 0 and lines[0] == "time_s,sample,class,name,probability" and len(lines) > 90, done.stderr
+        assert done.returncode == 0 and lines[0] == "time_s,sample,class,name,probability,irregular_rhythm" and len(lines) > 90, done.stderr
 
 
 def test_predict_stream_needs_fs(capsys):

@@ -154,6 +154,7 @@ def predict_stream(args: argparse.Namespace) -> int:
     import sys
 
     from ..errors import EcgnetError
+    from ..fibrillation import TrailingIrregularity, gate_premature
     from ..labelling import verdicts
     from ..records import MAX_FS, MIN_FS
     from ..streaming import BeatStream, sample_chunks
@@ -164,15 +165,18 @@ def predict_stream(args: argparse.Namespace) -> int:
     stream = BeatStream(args.fs, args.detector, classifier.before_r_s, wait_for_next_beat=classifier.needs_rhythm,
                         keep_templates=classifier.needs_template)
     source = sys.stdin.buffer if args.stream == "-" else open(args.stream, "rb")
-    print("time_s,sample,class,name,probability", flush=True)
+    irregularity = TrailingIrregularity()
+    print("time_s,sample,class,name,probability,irregular_rhythm", flush=True)
     def emit(beats: list) -> None:
         if not beats:
             return
         templates = np.stack([b.template for b in beats]) if classifier.needs_template else None
         probs = classifier.predict_proba(np.stack([b.beat for b in beats]), np.stack([b.rhythm for b in beats]), templates)
+        irregular = np.array([irregularity.update(b.rhythm[0]) for b in beats])
+        probs = gate_premature(probs, irregular, classifier.class_names)
         top, names = verdicts(probs, classifier.class_names, args.min_confidence)
-        for b, k, name, p in zip(beats, top, names, probs.max(1)):
-            print(f"{b.sample / args.fs:.3f},{b.sample},{k},{name},{p:.4f}", flush=True)
+        for b, k, name, p, flag in zip(beats, top, names, probs.max(1), irregular):
+            print(f"{b.sample / args.fs:.3f},{b.sample},{k},{name},{p:.4f},{int(flag)}", flush=True)
 
     try:
         for chunk in sample_chunks(source, args.format, args.follow):

@@ -1,0 +1,107 @@
+"""Scoring on MIT-BIH DS2 for bench/interpatient.py: class probabilities of the annotated and the detected
+beats, AAMI scores of detected beats matched to the reference, and the rows of a cross-validated ensemble."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import softmax
+from wfdb import processing
+
+from ecgnet.constants import TASKS
+from ecgnet.evaluation import model_inputs, predict_logits
+from ecgnet.fibrillation import gate_premature, irregular_rhythm
+from ecgnet.inference import Predictor
+from ecgnet.metrics import aami_scores
+from ecgnet.preprocess import cut_detected_beats
+from ecgnet.records import DS2, read_beat_annotations, read_wfdb
+from ecgnet.rhythm import rhythm_features
+
+MITBIH = TASKS["mitbih"]
+SCORED = ("N", "S", "V", "F")
+# a cross-validated ensemble scored as it is, with out-of-fold offsets, with S calls in irregular rhythm made N
+# (ecgnet.fibrillation, as predict --record does), and gated with offsets fitted on the gated out-of-fold predictions
+CV_ROWS = ("", "+offsets", "+gate", "+gate+offsets")
+
+
+def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> dict:
+    """Per DS2 record: detected beats cut by the recipe, their rhythm and positions, and the reference annotations."""
+    path = cache / (f"detected_{detector}.npz" if not before_r_s else f"detected_{detector}_before{before_r_s}.npz")
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {name: {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith(name + "/")} for name in DS2}
+    out = {}
+    for name in DS2:
+        rec = read_wfdb(mitdb / name, channel=0)  # as prepare reads mitdb
+        cut, found = cut_detected_beats(rec.signal, rec.fs, detector, before_r_s)
+        ref, labels = read_beat_annotations(mitdb / name)
+        out[name] = {"beats": cut.beats, "rhythm": rhythm_features(found, rec.fs)[cut.index], "positions": found[cut.index],
+                     "reference": ref, "labels": labels, "fs": np.array(rec.fs)}
+    np.savez(path, **{f"{name}/{k}": v for name, d in out.items() for k, v in d.items()})
+    return out
+
+
+
+def detected_proba(predictor: Predictor, detected: dict) -> dict:
+    """Class probabilities of each DS2 record's detected beats."""
+    return {name: predictor.predict_proba(d["beats"], d["rhythm"]) for name, d in detected.items()}
+
+
+
+def score_detected(proba: dict, detected: dict) -> dict:
+    """AAMI scores of the detected DS2 beats, given their class probabilities per record (``detected_proba``)."""
+    true, pred, unmatched, n_ref = [], [], [], np.zeros(MITBIH.n_classes, int)
+    for name, d in detected.items():
+        labels = proba[name].argmax(1)
+        match = processing.compare_annotations(d["reference"], d["positions"], int(round(0.15 * float(d["fs"])))).matching_sample_nums
+        hit = match >= 0
+        true.append(d["labels"][hit])
+        pred.append(labels[match[hit]])
+        unmatched.append(np.delete(labels, match[hit]))
+        n_ref += np.bincount(d["labels"], minlength=MITBIH.n_classes)
+    return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
+
+
+
+def average(member_probs: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
+    """The members' mean class probabilities, each member's log-probabilities shifted by ``offsets`` first."""
+    return np.mean([softmax(np.log(np.maximum(p, 1e-12)) + offsets, axis=1) for p in member_probs], axis=0)
+
+
+
+def dataset_proba(predictor: Predictor, data) -> np.ndarray:
+    """Calibrated class probabilities of a prepared dataset's beats (rhythm inputs already computed)."""
+    data = model_inputs(predictor.model, data, "DS2")
+    logits = predict_logits(predictor.model, data.x, rhythm=data.rhythm)
+    return (logits / predictor.temperature).softmax(1).numpy()
+
+
+
+def cv_probabilities(ensemble: Predictor, members: list[Predictor], test, detected: dict, irregular: np.ndarray,
+                     offsets: dict) -> tuple[dict, dict]:
+    """Per ``CV_ROWS`` entry, DS2 class probabilities: of the annotated beats, and of each record's detected beats.
+    Offsets were fitted on single models' outputs, so each member is shifted, then averaged; with "+gate", S calls
+    in irregular rhythm become N (``irregular``: of the annotated beats; the detected ones' is computed here)."""
+    test_probs = [dataset_proba(m, test) for m in members]
+    detected_probs = [detected_proba(m, detected) for m in members]
+    annotated, found = {"": dataset_proba(ensemble, test)}, {"": detected_proba(ensemble, detected)}
+    for suffix, shift in offsets.items():
+        annotated[suffix] = average(test_probs, shift)
+        found[suffix] = {record: average([p[record] for p in detected_probs], shift) for record in detected}
+    for suffix in [s for s in CV_ROWS if s.startswith("+gate")]:
+        source = suffix if suffix in offsets else ""  # "+gate+offsets": shifted by the offsets fitted after the gate
+        annotated[suffix] = gate_premature(annotated[source], irregular, MITBIH.class_names)
+        found[suffix] = {record: gate_premature(p, irregular_rhythm(detected[record]["rhythm"][:, 0]), MITBIH.class_names)
+                         for record, p in found[source].items()}
+    return annotated, found
+
+
+
+def index_irregular(index_csv: Path) -> np.ndarray:
+    """Per beat of a prepared file, whether the rhythm around it is irregular (``ecgnet.fibrillation``), record by record."""
+    index = pd.read_csv(index_csv, dtype={"record": str})
+    irregular = np.zeros(len(index), bool)
+    for rows in index.groupby("record", sort=False).indices.values():
+        irregular[rows] = irregular_rhythm(index["pre_rr"].to_numpy()[rows])
+    return irregular

@@ -16,7 +16,7 @@ LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
      "records", "preprocess", "rhythm", "template", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
-     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble"},
+     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble", "loss", "fibrillation"},
     {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune", "crossval"},
     {"cli", "__main__"},
 ]

@@ -77,7 +77,8 @@ def _turning_point_ratio(windows: np.ndarray, kept: np.ndarray) -> np.ndarray:
 
 
 def gate_premature(probs: np.ndarray, irregular: np.ndarray, class_names: list[str] | tuple[str, ...]) -> np.ndarray:
-    """``probs`` with the S probability of beats in irregular rhythm moved to N (a copy; unchanged without those classes)."""
+    """``probs`` with the S probability of beats in irregular rhythm moved to N: a copy when that changes anything,
+    ``probs`` itself when no beat is flagged or the task has no S and N classes."""
     if GATED_CLASS not in class_names or INTO_CLASS not in class_names or not np.any(irregular):
         return probs
     s, n = list(class_names).index(GATED_CLASS), list(class_names).index(INTO_CLASS)

@@ -36,4 +36,3 @@ def weight_average(model: ECGNet, decay: float) -> AveragedModel | None:
         torch._foreach_lerp_(averaged, current, 1 - ((1 + num_averaged) / (10 + num_averaged)).clamp(max=decay))
 
     return AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
-

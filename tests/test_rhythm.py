@@ -148,16 +148,18 @@ def test_rhythm_model_refuses_kaggle_csvs(interpatient_data, tmp_path, capsys):
 
 def test_predict_record_with_a_rhythm_model(interpatient_data, tmp_path, capsys):
     train_small(tmp_path / "rr", data_dir=str(interpatient_data), model="kachuee_rr", epochs=1, split_by="patients", val_fraction=0.25)
-    code = ecgnet("predict", "--checkpoint", tmp_path / "rr" / "best.pt", "--record", MITDB / "201", "--out", tmp_path / "o")
-    assert code == 0, capsys.readouterr().err
-    rows = (tmp_path / "o" / "beats.csv").read_text().splitlines()
-    assert rows[0] == "time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr,irregular_rhythm" and len(rows) > 40
-    pre = np.array([float(r.split(",")[10]) for r in rows[1:]])
-    assert 0.2 < np.median(pre) < 1.5
-    p_s, irregular = (np.array([float(r.split(",")[k]) for r in rows[1:]]) for k in (6, 14))
-    assert set(irregular) <= {0, 1} and np.all(p_s[irregular == 1] == 0)  # no S in irregular rhythm
-    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert summary["irregular_rhythm_share"] == pytest.approx(irregular.mean())
+    # 201's first minute is regular; 208's frequent ventricular beats and couplets make its minute irregular throughout
+    for record, share in (("201", 0.0), ("208", 1.0)):
+        code = ecgnet("predict", "--checkpoint", tmp_path / "rr" / "best.pt", "--record", MITDB / record, "--out", tmp_path / record)
+        assert code == 0, capsys.readouterr().err
+        rows = (tmp_path / record / "beats.csv").read_text().splitlines()
+        assert rows[0] == ("time_s,sample,class,name,probability,p_N,p_S,p_V,p_F,p_Q,pre_rr,post_rr,local_rr,record_rr,"
+                           "irregular_rhythm") and len(rows) > 40
+        pre = np.array([float(r.split(",")[10]) for r in rows[1:]])
+        assert 0.2 < np.median(pre) < 1.5
+        p_s, irregular = (np.array([float(r.split(",")[k]) for r in rows[1:]]) for k in (6, 14))
+        assert irregular.mean() == share and np.all(p_s[irregular == 1] == 0) and np.all(p_s[irregular == 0] > 0)
+        assert json.loads((tmp_path / record / "summary.json").read_text())["irregular_rhythm_share"] == share
 
 
 def test_wider_window_keeps_the_samples_before_r():

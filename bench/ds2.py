@@ -92,8 +92,7 @@ def cv_probabilities(ensemble: Predictor, members: list[Predictor], test, detect
     for suffix in [s for s in CV_ROWS if s.startswith("+gate")]:
         source = suffix if suffix in offsets else ""  # "+gate+offsets": shifted by the offsets fitted after the gate
         annotated[suffix] = gate_premature(annotated[source], irregular, MITBIH.class_names)
-        found[suffix] = {record: gate_premature(p, irregular_rhythm(detected[record]["rhythm"][:, 0]), MITBIH.class_names)
-                         for record, p in found[source].items()}
+        found[suffix] = gate_detected(found[source], detected)
     return annotated, found
 
 
@@ -105,3 +104,9 @@ def index_irregular(index_csv: Path) -> np.ndarray:
     for rows in index.groupby("record", sort=False).indices.values():
         irregular[rows] = irregular_rhythm(index["pre_rr"].to_numpy()[rows])
     return irregular
+
+
+def gate_detected(proba: dict, detected: dict) -> dict:
+    """Per DS2 record, the detected beats' probabilities with S calls in irregular rhythm made N (``ecgnet.fibrillation``)."""
+    return {record: gate_premature(p, irregular_rhythm(detected[record]["rhythm"][:, 0]), MITBIH.class_names)
+            for record, p in proba.items()}

@@ -4,6 +4,7 @@
     python bench/interpatient.py --cv 5 [--variants rhythm+window+weights]   # cross-validated over DS1 records
     python bench/interpatient.py --intra [--seeds 0]        # the same models on the random (intra-patient) split
     python bench/interpatient.py --errors mitbih-rr          # where a model errs on DS2, per record
+    python bench/interpatient.py --model mitbih-rr --detector fused   # a model on DS2, with and without the gate
 
 Prepares the interpatient split once (log/interpatient/data), detects the DS2 beats once per
 detector (log/interpatient/detected_<detector>.npz), then for every variant and seed trains on
@@ -27,7 +28,8 @@ import time
 from pathlib import Path
 
 from common import ROOT, mean_sd, save, table
-from ds2 import CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, index_irregular, score_detected
+from ds2 import (CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, gate_detected, index_irregular,
+                 score_detected)
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
@@ -219,6 +221,25 @@ def record_errors(spec: str, args, min_beats: int = 50) -> None:
         print(f"{record}: {truth} called {called}: {n} of {of}")
 
 
+def score_model(spec: str, args) -> None:
+    """Print a trained model's (a shipped name or a checkpoint) DS2 scores, annotated and detected by --detector,
+    as it answers and with S calls in irregular rhythm made N, as ``predict --record`` labels."""
+    predictor = Predictor.from_checkpoint(spec, "cpu")
+    data = prepared(args, predictor.before_r_s)
+    test = load_test_set(MITBIH, data, None)
+    detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, predictor.before_r_s)
+    annotated, found = dataset_proba(predictor, test), detected_proba(predictor, detected)
+    scores = {"annotated": aami_scores(test.y.numpy(), annotated.argmax(1), MITBIH.class_names, SCORED),
+              "annotated + gate": aami_scores(test.y.numpy(), gate_premature(annotated, index_irregular(data / "mitbih_test_index.csv"),
+                                                                             MITBIH.class_names).argmax(1), MITBIH.class_names, SCORED),
+              f"detected ({args.detector})": score_detected(found, detected),
+              f"detected ({args.detector}) + gate": score_detected(gate_detected(found, detected), detected)}
+    rows = [{"beats": name} | {f"{c} {m}": f"{s['per_class'][c][k]:.1f}" for c in SCORED for m, k in (("Se", "se"), ("+P", "ppv"))}
+            | {"accuracy": f"{s['accuracy']:.1f}", "macro-F1": f"{100 * s['macro_f1']:.1f}"} for name, s in scores.items()]
+    print(f"{spec} on DS2 (%)\n")
+    print(table(rows, list(rows[0])))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mitdb", default=str(ROOT.parent / "shared" / "data" / "mitdb"))
@@ -233,10 +254,14 @@ def main() -> None:
     p.add_argument("--intra", action="store_true", help="the random (intra-patient) split instead of DS1 -> DS2")
     p.add_argument("--retrain", action="store_true", help="train again even where an earlier run's scores exist")
     p.add_argument("--errors", metavar="MODEL", help="only print where MODEL (a shipped name or checkpoint) errs on DS2, per record")
+    p.add_argument("--model", metavar="MODEL", help="only score MODEL (a shipped name or checkpoint) on DS2, with and without the gate")
     args = p.parse_args()
     args.split = "random" if args.intra else "ds"
     if args.errors:
         return record_errors(args.errors, args)
+    if args.model:
+        configure_process(0, "cpu")
+        return score_model(args.model, args)
     if args.cv and args.intra:
         p.error("--cv cross-validates over DS1 records; it does not apply to --intra")
     configure_process(0, "cpu")

@@ -65,6 +65,7 @@ VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r);
     "rhythm+window+template+weights+gqrs": TEMPLATE | {"positions": "gqrs"},
     "rhythm+window+template+weights+gqrs_q": TEMPLATE | {"positions": "gqrs", "unmatched": "q"},
     "rhythm+window+template+weights+lr3e-4": TEMPLATE | {"lr": 3e-4},
+    "rhythm+window+template+weights+lr1e-4": TEMPLATE | {"lr": 1e-4},
     "rhythm+window+template+weights+gqrs_q+lr3e-4": TEMPLATE | {"positions": "gqrs", "unmatched": "q", "lr": 3e-4},
     "rhythm+window+template+balanced+lr3e-4": TEMPLATE | {"imbalance": "balanced_sampling", "lr": 3e-4},
     "rhythm+window+template+weights+focal+lr3e-4": TEMPLATE | {"focal_gamma": 2.0, "lr": 3e-4},

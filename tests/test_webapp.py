@@ -47,6 +47,8 @@ def test_example_record_gives_the_clis_counts(tmp_path):
     shown = next(m.value for m in at.markdown if m.value.startswith("Beats per class"))
     assert shown == "Beats per class: " + ", ".join(f"**{k}** {v}" for k, v in cli["per_class"].items())
     assert metrics(at)["Beats"] == str(cli["classified"]) and metrics(at)["Model"] == cli["model"]
+    irregular = next(m.value for m in at.markdown if m.value.startswith("In irregular rhythm"))
+    assert irregular.endswith(f": {100 * cli['irregular_rhythm_share']:.1f}% of beats")
 
 
 def test_downloads_equal_the_cli_files(tmp_path):

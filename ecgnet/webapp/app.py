@@ -44,6 +44,7 @@ def recording_view(result: dict, model) -> None:
     cols[3].metric("Ectopic (S+V+F)", f"{100 * s.get('ectopic_share', 0):.1f}%")
     cols[4].metric("Model", s["model"])
     st.write("Beats per class: " + ", ".join(f"**{k}** {v}" for k, v in s["per_class"].items()))
+    st.write(f"In irregular rhythm (as in atrial fibrillation; not called S there): {100 * s['irregular_rhythm_share']:.1f}% of beats")
     table = result["table"]
     names = np.asarray(table["name"])
     nav = st.columns([2, 1, 3])

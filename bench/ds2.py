@@ -42,11 +42,9 @@ def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> 
     return out
 
 
-
 def detected_proba(predictor: Predictor, detected: dict) -> dict:
     """Class probabilities of each DS2 record's detected beats."""
     return {name: predictor.predict_proba(d["beats"], d["rhythm"]) for name, d in detected.items()}
-
 
 
 def score_detected(proba: dict, detected: dict) -> dict:
@@ -63,11 +61,9 @@ def score_detected(proba: dict, detected: dict) -> dict:
     return aami_scores(np.concatenate(true), np.concatenate(pred), MITBIH.class_names, SCORED, n_ref, np.concatenate(unmatched))
 
 
-
 def average(member_probs: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
     """The members' mean class probabilities, each member's log-probabilities shifted by ``offsets`` first."""
     return np.mean([softmax(np.log(np.maximum(p, 1e-12)) + offsets, axis=1) for p in member_probs], axis=0)
-
 
 
 def dataset_proba(predictor: Predictor, data) -> np.ndarray:
@@ -77,24 +73,22 @@ def dataset_proba(predictor: Predictor, data) -> np.ndarray:
     return (logits / predictor.temperature).softmax(1).numpy()
 
 
-
 def cv_probabilities(ensemble: Predictor, members: list[Predictor], test, detected: dict, irregular: np.ndarray,
-                     offsets: dict) -> tuple[dict, dict]:
+                     offsets: np.ndarray, gate_offsets: np.ndarray) -> tuple[dict, dict]:
     """Per ``CV_ROWS`` entry, DS2 class probabilities: of the annotated beats, and of each record's detected beats.
-    Offsets were fitted on single models' outputs, so each member is shifted, then averaged; with "+gate", S calls
-    in irregular rhythm become N (``irregular``: of the annotated beats; the detected ones' is computed here)."""
+    Offsets were fitted on single models' outputs, so each member is shifted, then averaged; "+gate" makes S calls
+    in irregular rhythm N (``irregular``: of the annotated beats), after ``gate_offsets`` in "+gate+offsets"."""
     test_probs = [dataset_proba(m, test) for m in members]
     detected_probs = [detected_proba(m, detected) for m in members]
-    annotated, found = {"": dataset_proba(ensemble, test)}, {"": detected_proba(ensemble, detected)}
-    for suffix, shift in offsets.items():
-        annotated[suffix] = average(test_probs, shift)
-        found[suffix] = {record: average([p[record] for p in detected_probs], shift) for record in detected}
-    for suffix in [s for s in CV_ROWS if s.startswith("+gate")]:
-        source = suffix if suffix in offsets else ""  # "+gate+offsets": shifted by the offsets fitted after the gate
-        annotated[suffix] = gate_premature(annotated[source], irregular, MITBIH.class_names)
-        found[suffix] = gate_detected(found[source], detected)
-    return annotated, found
 
+    def shifted(shift: np.ndarray) -> tuple[np.ndarray, dict]:
+        return average(test_probs, shift), {record: average([p[record] for p in detected_probs], shift) for record in detected}
+
+    plain = dataset_proba(ensemble, test), detected_proba(ensemble, detected)
+    rows = {"": plain, "+offsets": shifted(offsets), "+gate": plain, "+gate+offsets": shifted(gate_offsets)}
+    annotated = {k: gate_premature(a, irregular, MITBIH.class_names) if k.startswith("+gate") else a for k, (a, _) in rows.items()}
+    found = {k: gate_detected(f, detected) if k.startswith("+gate") else f for k, (_, f) in rows.items()}
+    return annotated, found
 
 
 def index_irregular(index_csv: Path) -> np.ndarray:

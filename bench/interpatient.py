@@ -148,7 +148,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
     ensemble = Predictor.from_checkpoint(folds["run_dir"] / "best.pt", "cpu")
     irregular = index_irregular(prepared(args, before_r_s) / "mitbih_test_index.csv")
-    annotated, found = cv_probabilities(ensemble, members, test, detected, irregular, {"+offsets": offsets, "+gate+offsets": gate_offsets})
+    annotated, found = cv_probabilities(ensemble, members, test, detected, irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
               "gate_offsets": gate_offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}

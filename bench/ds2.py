@@ -21,8 +21,9 @@ from ecgnet.rhythm import rhythm_features
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
 # a cross-validated ensemble scored as it is, with out-of-fold offsets, with S calls in irregular rhythm made N
-# (ecgnet.fibrillation, as predict --record does), and gated with offsets fitted on the gated out-of-fold predictions
-CV_ROWS = ("", "+offsets", "+gate", "+gate+offsets")
+# (ecgnet.fibrillation, as predict --record does), gated with offsets fitted on the gated out-of-fold predictions,
+# and pooled with the linear rhythm model fitted on the same training beats (ecgnet.pooling), without and with the gate
+CV_ROWS = ("", "+offsets", "+gate", "+gate+offsets", "+linear", "+linear+gate")
 
 
 def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> dict:
@@ -73,11 +74,12 @@ def dataset_proba(predictor: Predictor, data) -> np.ndarray:
     return (logits / predictor.temperature).softmax(1).numpy()
 
 
-def cv_probabilities(ensemble: Predictor, members: list[Predictor], test, detected: dict, irregular: np.ndarray,
-                     offsets: np.ndarray, gate_offsets: np.ndarray) -> tuple[dict, dict]:
+def cv_probabilities(ensemble: Predictor, members: list[Predictor], pooled: Predictor, test, detected: dict,
+                     irregular: np.ndarray, offsets: np.ndarray, gate_offsets: np.ndarray) -> tuple[dict, dict]:
     """Per ``CV_ROWS`` entry, DS2 class probabilities: of the annotated beats, and of each record's detected beats.
     Offsets were fitted on single models' outputs, so each member is shifted, then averaged; "+gate" makes S calls
-    in irregular rhythm N (``irregular``: of the annotated beats), after ``gate_offsets`` in "+gate+offsets"."""
+    in irregular rhythm N (``irregular``: of the annotated beats), after ``gate_offsets`` in "+gate+offsets";
+    "+linear" is the ensemble ``pooled`` with the linear model."""
     test_probs = [dataset_proba(m, test) for m in members]
     detected_probs = [detected_proba(m, detected) for m in members]
 
@@ -85,9 +87,11 @@ def cv_probabilities(ensemble: Predictor, members: list[Predictor], test, detect
         return average(test_probs, shift), {record: average([p[record] for p in detected_probs], shift) for record in detected}
 
     plain = dataset_proba(ensemble, test), detected_proba(ensemble, detected)
-    rows = {"": plain, "+offsets": shifted(offsets), "+gate": plain, "+gate+offsets": shifted(gate_offsets)}
-    annotated = {k: gate_premature(a, irregular, MITBIH.class_names) if k.startswith("+gate") else a for k, (a, _) in rows.items()}
-    found = {k: gate_detected(f, detected) if k.startswith("+gate") else f for k, (_, f) in rows.items()}
+    linear = dataset_proba(pooled, test), detected_proba(pooled, detected)
+    rows = {"": plain, "+offsets": shifted(offsets), "+gate": plain, "+gate+offsets": shifted(gate_offsets), "+linear": linear,
+            "+linear+gate": linear}
+    annotated = {k: gate_premature(a, irregular, MITBIH.class_names) if "+gate" in k else a for k, (a, _) in rows.items()}
+    found = {k: gate_detected(f, detected) if "+gate" in k else f for k, (_, f) in rows.items()}
     return annotated, found
 
 

@@ -35,10 +35,11 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.crossval import fit_class_offsets, train_folds
+from ecgnet.crossval import fit_class_offsets, linear_checkpoint, pooled_checkpoint, train_folds
 from ecgnet.data import load_files, load_splits, load_test_set
 from ecgnet.fibrillation import gate_premature
 from ecgnet.inference import Predictor
+from ecgnet.linear import fit_linear
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.metrics import aami_scores
 from ecgnet.prepare import prepare
@@ -138,7 +139,8 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     test = load_test_set(MITBIH, prepared(args, before_r_s), None)
     detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, before_r_s)
     start = time.perf_counter()
-    folds = train_folds(variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}"), args.cv, reuse=not args.retrain)
+    cfg = variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}")
+    folds = train_folds(cfg, args.cv, reuse=not args.retrain)
     members = [Predictor(c, "cpu", source=f"fold{f}") for f, c in enumerate(folds["members"])]
     oof = np.zeros((len(full), MITBIH.n_classes))
     for member, rows in zip(members, folds["val_rows"]):
@@ -146,9 +148,12 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     gated_oof = gate_premature(oof, index_irregular(data / "mitbih_train_index.csv"), MITBIH.class_names)
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
     offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
-    ensemble = Predictor.from_checkpoint(folds["run_dir"] / "best.pt", "cpu")
+    averaged = load_checkpoint(folds["run_dir"] / "best.pt")
+    ensemble = Predictor(averaged, "cpu", source="ensemble")
+    linear = linear_checkpoint(fit_linear(full), cfg, data, averaged["recipe"], len(full))
+    pooled = Predictor(pooled_checkpoint([averaged, linear], ["ensemble", "linear"]), "cpu", source="pooled")
     irregular = index_irregular(prepared(args, before_r_s) / "mitbih_test_index.csv")
-    annotated, found = cv_probabilities(ensemble, members, test, detected, irregular, offsets, gate_offsets)
+    annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
               "gate_offsets": gate_offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}

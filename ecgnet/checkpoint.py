@@ -139,7 +139,7 @@ def load_trunk(model: BeatClassifier, ckpt: dict, source: str) -> None:
         raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('task')}' model, not an MIT-BIH trunk; pass a checkpoint trained with task 'mitbih'")
     theirs = ckpt.get("model_args", {})
     if ckpt.get("model_name") in ASSEMBLED:
-        raise EcgnetError(f"pretrained checkpoint {source} is an ensemble of {theirs.get('n_members')} models; "
+        raise EcgnetError(f"pretrained checkpoint {source} holds a '{ckpt.get('model_name')}' model, not one trained net; "
                           "pass one member's best.pt (its fold<F>/best.pt) as the trunk")
     if not isinstance(model, model_class(ckpt.get("model_name", "kachuee"))):
         raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('model_name', 'kachuee')}' model; set 'model' to match it")

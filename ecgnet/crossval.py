@@ -8,7 +8,8 @@ them. ``fit_class_offsets`` then sets one additive log-probability offset per cl
 predictions, never looking at the test set: a class-weighted model over-calls the rare classes
 on new patients. Measured on MIT-BIH DS2 they overshoot on averaged models (docs/experiments.md).
 ``train_folds`` trains one model per fold and saves them as one averaging model
-(``ecgnet.ensemble``): ``ecgnet train --folds K``.
+(``ecgnet.ensemble``): ``ecgnet train --folds K``; with ``linear_expert`` that ensemble is pooled
+with the linear rhythm model fitted on the same beats (``ecgnet.linear``, ``ecgnet.pooling``).
 """
 from __future__ import annotations
 
@@ -24,8 +25,12 @@ from .config import Config, config_from_dict
 from .constants import TASKS
 from .data import PAPER_RECIPE, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
 from .ensemble import ENSEMBLE, Ensemble
+from .linear import LINEAR, RhythmLinear, fit_linear
 from .errors import EcgnetError
 from .metrics import macro_f1
+from .model import BeatClassifier
+from .pooling import POOLED, Pooled
+from .registry import ASSEMBLED
 from .reporting import make_run_dir
 from .trainer import train
 
@@ -111,6 +116,9 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
     if full.records is None:
         raise EcgnetError(f"{data_dir}: folds take whole patients, which needs the record of each beat (<stem>_index.csv, written by "
                           "'ecgnet prepare'); the Kaggle CSVs carry none")
+    if cfg.linear_expert and not full.has_rhythm:
+        raise EcgnetError(f"{data_dir}: linear_expert reads each beat's rhythm, which these beats do not carry; "
+                          "prepare the data with 'ecgnet prepare mitdb' or set linear_expert=false")
     rows, test_rows = np.arange(len(full)), None
     if not task.test_stems:
         rows, test_rows = holdout(task, full, rows, cfg.test_fraction, cfg.seed, True, data_dir)
@@ -119,14 +127,21 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
     run_dir = make_run_dir(cfg, overwrite=reuse or overwrite)
     members, sources = [], []
     for f, (train_rows, val_rows) in enumerate(folds):
-        member = config_from_dict({"log_dir": str(run_dir), "run_name": f"fold{f}", "split_by": "patients"}, base=cfg)
+        member = config_from_dict({"log_dir": str(run_dir), "run_name": f"fold{f}", "split_by": "patients", "linear_expert": False},
+                                  base=cfg)
         splits = Splits(full.subset(train_rows), full.subset(val_rows), None, data_dir, test_rows, read_recipe(data_dir, task))
         members.append(train_member(member, splits, reuse))
         sources.append(str(run_dir / member.run_name / "best.pt"))
     split = {"data_dir": str(data_dir), "seed": cfg.seed, "split_by": "patients", "folds": k, "test_fraction": cfg.test_fraction,
              "val_records": [m["split"]["val_records"] for m in members], "n_train": len(rows), "n_val": 0,
              "test_indices": None if test_rows is None else test_rows.tolist()}
-    save_checkpoint(run_dir / "best.pt", ensemble_checkpoint(members, sources, split))
+    best = ensemble_checkpoint(members, sources, split)
+    if cfg.linear_expert:  # the folds' ensemble pooled with a linear model fitted on all their beats
+        linear = linear_checkpoint(fit_linear(full.subset(rows)), cfg, data_dir, read_recipe(data_dir, task), len(rows))
+        for name, ckpt in (("ensemble.pt", best), ("linear.pt", linear)):
+            save_checkpoint(run_dir / name, ckpt)
+        best = pooled_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], split)
+    save_checkpoint(run_dir / "best.pt", best)
     return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
 
 
@@ -157,8 +172,8 @@ def ensemble_checkpoint(members: list[dict], sources: list[str], split: dict | N
         raise EcgnetError(f"an ensemble needs 2 or more trained models, got {len(members)}; pass several best.pt files")
     first = members[0]
     for ckpt, source in zip(members, sources):
-        if ckpt.get("model_name") == ENSEMBLE:
-            raise EcgnetError(f"{source} is an ensemble already; pass its members' checkpoints instead")
+        if ckpt.get("model_name") in ASSEMBLED:
+            raise EcgnetError(f"{source} is assembled ('{ckpt.get('model_name')}') already; pass its members' checkpoints instead")
         for key in ALIKE:
             if ckpt.get(key) != first.get(key):
                 raise EcgnetError(f"{source}: its {key} {ckpt.get(key)!r} differs from {sources[0]}'s {first.get(key)!r}; "
@@ -167,14 +182,47 @@ def ensemble_checkpoint(members: list[dict], sources: list[str], split: dict | N
     state = {f"members.{k}.{key}": value for k, ckpt in enumerate(members) for key, value in ckpt["model"].items()}
     state["temperatures"] = torch.tensor([temperature_of(c) for c in members], dtype=torch.float32)
     model.load_state_dict(state)
+    return assembled_checkpoint(ENSEMBLE, model, members, sources, "each member's validation fold (one temperature per member; "
+                                "their mean is used as it is)", split)
+
+
+def pooled_checkpoint(experts: list[dict], sources: list[str], split: dict | None = None) -> dict:
+    """One checkpoint that pools ``experts`` (checkpoint dicts of one task and beat recipe, any models), ``ecgnet.pooling``."""
+    first = experts[0]
+    for ckpt, source in zip(experts, sources):
+        for key in ("task", "class_names", "recipe"):
+            if ckpt.get(key) != first.get(key):
+                raise EcgnetError(f"{source}: its {key} {ckpt.get(key)!r} differs from {sources[0]}'s {first.get(key)!r}; "
+                                  "pooled models must classify the same beats of one task")
+    model = Pooled(len(first["class_names"]), [{"model_name": c.get("model_name", "kachuee"), "model_args": c["model_args"]}
+                                               for c in experts])
+    state = {f"experts.{k}.{key}": value for k, ckpt in enumerate(experts) for key, value in ckpt["model"].items()}
+    state["temperatures"] = torch.tensor([temperature_of(c) for c in experts], dtype=torch.float32)
+    model.load_state_dict(state)
+    return assembled_checkpoint(POOLED, model, experts, sources, "each expert's own (their product is used as it is)", split)
+
+
+def assembled_checkpoint(name: str, model: BeatClassifier, parts: list[dict], sources: list[str], calibration: str,
+                         split: dict | None) -> dict:
+    """The checkpoint dict of ``model`` (registry ``name``) made from the checkpoints ``parts``, temperature 1."""
+    first = parts[0]
     return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
-            "task": first["task"], "class_names": list(first["class_names"]), "model_name": ENSEMBLE,
+            "task": first["task"], "class_names": list(first["class_names"]), "model_name": name,
             "model_args": model.model_args, "model": model.state_dict(), "train_model": None, "recipe": first.get("recipe") or dict(PAPER_RECIPE),
-            "config": first["config"], "epoch": max(c["epoch"] for c in members), "step": sum(c["step"] for c in members),
+            "config": first["config"], "epoch": max(c["epoch"] for c in parts), "step": sum(c["step"] for c in parts),
             "val_metrics": None, "pretrained": first.get("pretrained"),
-            "split": split or {"data_dir": first["split"]["data_dir"], "members": [c["split"] for c in members]},
-            "members": [{"source": s, "epoch": c["epoch"], "val_macro_f1": (c.get("val_metrics") or {}).get("macro_f1"),
-                         "val_records": c["split"].get("val_records"), "temperature": temperature_of(c)}
-                        for c, s in zip(members, sources)],
-            "calibration": {"temperature": 1.0, "bins": ECE_BINS,
-                            "fitted_on": "each member's validation fold (one temperature per member; their mean is used as it is)"}}
+            "split": split or {"data_dir": first["split"]["data_dir"], "members": [c["split"] for c in parts]},
+            "members": [{"source": s, "model_name": c.get("model_name", "kachuee"), "epoch": c["epoch"],
+                         "val_macro_f1": (c.get("val_metrics") or {}).get("macro_f1"), "val_records": c["split"].get("val_records"),
+                         "temperature": temperature_of(c)} for c, s in zip(parts, sources)],
+            "calibration": {"temperature": 1.0, "bins": ECE_BINS, "fitted_on": calibration}}
+
+
+def linear_checkpoint(model: RhythmLinear, cfg: Config, data_dir: Path, recipe: dict, n_train: int) -> dict:
+    """The checkpoint dict of a linear model fitted (``ecgnet.linear.fit_linear``) on ``n_train`` beats of ``data_dir``."""
+    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(), "task": cfg.task,
+            "class_names": list(TASKS[cfg.task].class_names), "model_name": LINEAR, "model_args": model.model_args,
+            "model": model.state_dict(), "train_model": None, "recipe": recipe, "config": cfg.to_dict(), "epoch": 0,
+            "step": 0, "val_metrics": None, "pretrained": None,
+            "split": {"data_dir": str(data_dir), "n_train": n_train, "val_records": None},
+            "calibration": {"temperature": 1.0, "bins": ECE_BINS, "fitted_on": "none: a logistic regression's own probabilities"}}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from .baselines import CNNBiLSTMAttention, CNNLSTM, GRUNet
 from .ensemble import ENSEMBLE, Ensemble
+from .linear import LINEAR, RhythmLinear
 from .model import BeatClassifier, ECGNet
+from .pooling import POOLED, Pooled
 from .rhythm import RHYTHM_INPUTS
 
 MODELS: dict[str, tuple[type[BeatClassifier], dict]] = {
@@ -21,8 +23,9 @@ MODELS: dict[str, tuple[type[BeatClassifier], dict]] = {
 }
 
 
-# Made from trained models, not trained itself: checkpoints name it, configs cannot.
-ASSEMBLED: dict[str, type[BeatClassifier]] = {ENSEMBLE: Ensemble}  # members' mean probability (ecgnet.crossval)
+# Not made by the trainer: checkpoints name them, configs cannot. An ensemble averages trained members and a
+# pooled model multiplies trained experts (ecgnet.crossval); the linear model is fitted in closed form (ecgnet.linear).
+ASSEMBLED: dict[str, type[BeatClassifier]] = {ENSEMBLE: Ensemble, POOLED: Pooled, LINEAR: RhythmLinear}
 
 
 def list_models() -> list[str]:

@@ -98,14 +98,14 @@ def test_members_must_be_alike(folds, quick_run):
         ensemble_checkpoint([a], ["a"])
     with pytest.raises(EcgnetError, match=r"^q: its model_name 'kachuee' differs from a's 'kachuee_rr'"):
         ensemble_checkpoint([a, load_checkpoint(quick_run / "best.pt")], ["a", "q"])
-    with pytest.raises(EcgnetError, match="is an ensemble already"):
+    with pytest.raises(EcgnetError, match=r"is assembled \('ensemble'\) already"):
         ensemble_checkpoint([a, load_checkpoint(folds["run_dir"] / "best.pt")], ["a", "e"])
 
 
 @pytest.mark.parametrize("args, world_size, expect", [
     (["--folds", "2", "--data-dir", BUNDLED_DIR], "1", "folds take whole patients, which needs the record of each beat"),
     (["--folds", "1"], "1", "--folds K needs K >= 2"),
-    (["--set", "model=ensemble"], "1", "'ensemble' is assembled from trained models, not trained itself"),
+    (["--set", "model=ensemble"], "1", "'ensemble' is not trained by itself: train one model with --folds K"),
     (["--folds", "2"], "2", "run it without torchrun"),
 ])
 def test_bad_fold_requests_are_one_line_exit_2(tmp_path, capsys, monkeypatch, args, world_size, expect):
@@ -119,5 +119,5 @@ def test_bad_fold_requests_are_one_line_exit_2(tmp_path, capsys, monkeypatch, ar
 def test_too_many_folds_and_an_ensemble_trunk_are_refused(folds, interpatient_data, tmp_path, capsys):
     assert ecgnet("train", "--data-dir", interpatient_data, "--set", "model=kachuee_rr", "--log-dir", tmp_path, "--folds", "5") == 2
     assert "needs 2 <= folds <= 4 records, got 5" in capsys.readouterr().err
-    with pytest.raises(EcgnetError, match="is an ensemble of 2 models; pass one member's best.pt"):
+    with pytest.raises(EcgnetError, match="holds a 'ensemble' model, not one trained net; pass one member's best.pt"):
         train_small(tmp_path / "t", task="ptbdb", mode="frozen", pretrained=str(folds["run_dir"] / "best.pt"), epochs=1)

@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         print_summary(cfg)
         return 0
+    if cfg.linear_expert and not args.folds:
+        raise EcgnetError("linear_expert pools the ensemble of cross-validation folds with the linear model: add --folds K")
     configure_process(cfg.num_threads, cfg.device)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone speaks and tests
     if not main_rank:

@@ -1,0 +1,141 @@
+"""The linear rhythm model (``ecgnet.linear``) and pooling it with the folds' ensemble (``ecgnet.pooling``),
+on real MIT-BIH excerpts."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from helpers import FIXTURES, ecgnet
+from ecgnet.checkpoint import load_checkpoint
+from ecgnet.config import Config
+from ecgnet.constants import TASKS
+from ecgnet.crossval import linear_checkpoint, pooled_checkpoint, train_folds
+from ecgnet.data import BUNDLED_DIR, load_files, read_index
+from ecgnet.errors import EcgnetError
+from ecgnet.inference import Predictor
+from ecgnet.linear import MIN_CLASS_BEATS, fit_linear
+from ecgnet.pooling import Pooled
+from ecgnet.registry import create_model
+from ecgnet.rhythm import rhythm_inputs
+
+MITBIH = TASKS["mitbih"]
+FOLDS = dict(model="kachuee_rrt", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights",
+             linear_expert=True)
+
+
+@pytest.fixture(scope="module")
+def data(interpatient_data):
+    return load_files(interpatient_data, ("mitbih_train",), MITBIH)
+
+
+@pytest.fixture(scope="module")
+def pooled_run(interpatient_data, tmp_path_factory):
+    cfg = Config(**FOLDS, data_dir=str(interpatient_data), log_dir=str(tmp_path_factory.mktemp("pool")), run_name="cv2").validate()
+    return train_folds(cfg, 2)["run_dir"]
+
+
+def test_the_linear_model_is_its_logistic_regression(data, interpatient_data):
+    counts = data.class_counts()
+    assert (counts >= MIN_CLASS_BEATS).sum() >= 3 and (counts < MIN_CLASS_BEATS).any()  # the excerpts hold a rare class
+    model = fit_linear(data)
+    beats = data.x.numpy()[:, 0]
+    _, features = read_index(interpatient_data / "mitbih_train_index.csv", len(data))
+    x = np.hstack([rhythm_inputs(features), beats[:, ::9]]).astype(np.float64)
+    fitted = counts[data.y.numpy()] >= MIN_CLASS_BEATS
+    z = (x - x[fitted].mean(0)) / x[fitted].std(0)
+    reference = LogisticRegression(C=0.1, class_weight="balanced", max_iter=3000).fit(z[fitted], data.y.numpy()[fitted])
+    ckpt = linear_checkpoint(model, Config(), interpatient_data, {"before_r_s": 0.0}, len(data))
+    probs = Predictor(ckpt, "cpu").predict_proba(beats, features)
+    np.testing.assert_allclose(probs[:, reference.classes_], reference.predict_proba(z), atol=1e-4)
+    assert probs[:, counts < MIN_CLASS_BEATS].max() < 1e-9      # a class it was not fitted on is never called
+    assert (probs.argmax(1) == data.y.numpy()).mean() > 0.7
+
+
+def test_pooling_is_the_normalised_product_of_the_experts():
+    torch.manual_seed(0)
+    experts = [create_model("kachuee_rrt", 5), create_model("kachuee_rr", 5)]
+    model = Pooled(5, [{"model_name": "kachuee_rrt", "model_args": experts[0].model_args},
+                       {"model_name": "kachuee_rr", "model_args": experts[1].model_args}]).eval()
+    for k, e in enumerate(experts):
+        model.experts[k].load_state_dict(e.state_dict())
+    model.temperatures.copy_(torch.tensor([0.8, 1.5]))
+    x, r = torch.rand(16, 2, 187), torch.randn(16, 5)
+    with torch.no_grad():
+        p0 = (experts[0].eval()(x, r) / 0.8).softmax(1)
+        p1 = (experts[1].eval()(x[:, :1], r) / 1.5).softmax(1)      # it reads the beat, not the template
+        expected = (p0 * p1).sqrt() / (p0 * p1).sqrt().sum(1, keepdim=True)
+        torch.testing.assert_close(model(x, r).exp(), expected, rtol=1e-5, atol=1e-6)
+    assert model.template and model.rhythm_dim == 5
+
+
+def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled_run, data, interpatient_data):
+    best, ensemble, linear = (load_checkpoint(pooled_run / f) for f in ("best.pt", "ensemble.pt", "linear.pt"))
+    assert (best["model_name"], ensemble["model_name"], linear["model_name"]) == ("pooled", "ensemble", "linear_rr")
+    assert linear["split"]["n_train"] == len(data) and best["split"]["val_records"] == ensemble["split"]["val_records"]
+    assert not load_checkpoint(pooled_run / "fold0" / "best.pt")["config"]["linear_expert"]   # members are plain runs
+    beats = data.x.numpy()[:, 0]
+    _, features = read_index(interpatient_data / "mitbih_train_index.csv", len(data))
+    p_e, p_l = (Predictor(c, "cpu").predict_proba(beats, features) for c in (ensemble, linear))
+    product = np.sqrt(p_e * p_l)
+    np.testing.assert_allclose(Predictor(best, "cpu").predict_proba(beats, features), product / product.sum(1, keepdims=True),
+                               atol=1e-5)
+
+
+def test_a_pooled_model_labels_a_record_and_exports_with_parity(pooled_run, tmp_path, capsys):
+    best = pooled_run / "best.pt"
+    assert ecgnet("predict", "--checkpoint", best, "--record", FIXTURES / "mitdb" / "209", "--out", tmp_path / "o") == 0, \
+        capsys.readouterr().err
+    rows = (tmp_path / "o" / "beats.csv").read_text().splitlines()
+    assert rows[0].startswith("time_s,sample,class,name,probability,p_N,p_S") and len(rows) > 40
+    assert sum(json.loads((tmp_path / "o" / "summary.json").read_text())["per_class"].values()) == len(rows) - 1
+    assert ecgnet("export", "--checkpoint", best, "--onnx", tmp_path / "p.onnx") == 0
+    from ecgnet.onnx_backend import OnnxPredictor
+    rng = np.random.default_rng(0)
+    beats, rhythm = rng.random((40, 187), dtype=np.float32), rng.uniform(0.5, 1.2, (40, 4)).astype(np.float32)
+    np.testing.assert_allclose(OnnxPredictor(tmp_path / "p.onnx").predict_proba(beats, rhythm),
+                               Predictor.from_checkpoint(best, "cpu").predict_proba(beats, rhythm), atol=1e-5)
+
+
+def test_pooled_experts_must_classify_the_same_beats(pooled_run, quick_run):
+    ensemble, other = load_checkpoint(pooled_run / "ensemble.pt"), load_checkpoint(quick_run / "best.pt")
+    other["task"] = "ptbdb"
+    with pytest.raises(EcgnetError, match="^q: its task 'ptbdb' differs from e's 'mitbih'; pooled models must classify"):
+        pooled_checkpoint([ensemble, other], ["e", "q"])
+
+
+def test_the_linear_model_needs_rhythm_and_two_classes(data):
+    plain = load_files(BUNDLED_DIR, ("mitbih_test",), MITBIH)
+    with pytest.raises(EcgnetError, match="reads each beat's rhythm, which these beats do not carry"):
+        fit_linear(plain)
+    normal = data.subset(np.flatnonzero(data.y.numpy() == 0))
+    with pytest.raises(EcgnetError, match=r"needs 2 or more classes with 50\+ training beats, got 1 \(N\)"):
+        fit_linear(normal)
+
+
+@pytest.fixture(scope="module")
+def records_without_rhythm(interpatient_data, tmp_path_factory):
+    """The prepared excerpts with index files that hold each beat's record but no rhythm (as older files did)."""
+    out = tmp_path_factory.mktemp("norhythm")
+    for stem in ("mitbih_train", "mitbih_test"):
+        shutil.copy(interpatient_data / f"{stem}.csv", out)
+        index = pd.read_csv(interpatient_data / f"{stem}_index.csv", dtype={"record": str})
+        index[["row", "record", "sample", "label"]].to_csv(out / f"{stem}_index.csv", index=False)
+    return out
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--folds", "2", "--data-dir", "NO_RHYTHM"], "linear_expert reads each beat's rhythm, which these beats do not carry"),
+    (["--data-dir", "NO_RHYTHM"], "linear_expert pools the ensemble of cross-validation folds with the linear model: add --folds K"),
+    (["--set", "model=linear_rr"], "'linear_rr' is not trained by itself"),
+    (["--set", "model=pooled"], "'pooled' is not trained by itself"),
+])
+def test_bad_linear_expert_requests_are_one_line_exit_2(records_without_rhythm, tmp_path, capsys, args, expect):
+    args = [str(records_without_rhythm) if a == "NO_RHYTHM" else a for a in args]
+    assert ecgnet("train", "--log-dir", tmp_path, "--epochs", "1", "--set", "linear_expert=true", *args) == 2
+    err = capsys.readouterr().err
+    assert expect in err and err.count("\n") == 1, err
+    assert not any(tmp_path.iterdir())

@@ -142,10 +142,9 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     cfg = variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}")
     folds = train_folds(cfg, args.cv, reuse=not args.retrain)
     members = [Predictor(c, "cpu", source=f"fold{f}") for f, c in enumerate(folds["members"])]
-    oof = np.zeros((len(full), MITBIH.n_classes))
-    for member, rows in zip(members, folds["val_rows"]):
-        oof[rows] = dataset_proba(member, full.subset(rows))
-    gated_oof = gate_premature(oof, index_irregular(data / "mitbih_train_index.csv"), MITBIH.class_names)
+    oof, pooled_oof = out_of_fold(folds, full, cfg, data)
+    irregular_ds1 = index_irregular(data / "mitbih_train_index.csv")
+    gated_oof = gate_premature(oof, irregular_ds1, MITBIH.class_names)
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
     offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
     averaged = load_checkpoint(folds["run_dir"] / "best.pt")
@@ -156,7 +155,10 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
-              "gate_offsets": gate_offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED)}
+              "gate_offsets": gate_offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED),
+              "oof_gate": aami_scores(full.y.numpy(), gated_oof.argmax(1), MITBIH.class_names, SCORED),
+              "oof_linear_gate": aami_scores(full.y.numpy(), gate_premature(pooled_oof, irregular_ds1, MITBIH.class_names).argmax(1),
+                                             MITBIH.class_names, SCORED)}
     for suffix in CV_ROWS:
         r = result | {"variant": result["variant"] + suffix,
                       "annotated": aami_scores(test.y.numpy(), annotated[suffix].argmax(1), MITBIH.class_names, SCORED),
@@ -165,6 +167,19 @@ def run_cv_variant(name: str, seed: int, args) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r, indent=1) + "\n")
         print(json.dumps({k: r[k] for k in ("variant", "seed", "best_epochs", "offsets")} | {"accuracy": round(r["annotated"]["accuracy"], 2)}), flush=True)
+
+
+def out_of_fold(folds: dict, full, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """DS1's out-of-fold class probabilities: of each fold's model, and of it pooled with a linear model fitted on
+    the same (the other folds') beats, as ``linear_expert`` pools the ensemble."""
+    oof, pooled = np.zeros((len(full), MITBIH.n_classes)), np.zeros((len(full), MITBIH.n_classes))
+    for f, (member, rows) in enumerate(zip(folds["members"], folds["val_rows"])):
+        train_rows = np.setdiff1d(np.arange(len(full)), rows)
+        linear = linear_checkpoint(fit_linear(full.subset(train_rows)), cfg, data, member["recipe"], len(train_rows))
+        held_out = full.subset(rows)
+        oof[rows] = dataset_proba(Predictor(member, "cpu", source=f"fold{f}"), held_out)
+        pooled[rows] = dataset_proba(Predictor(pooled_checkpoint([member, linear], [f"fold{f}", "linear"]), "cpu"), held_out)
+    return oof, pooled
 
 
 def result_of(name: str, seed: int, args) -> list[dict]:
@@ -281,6 +296,12 @@ def main() -> None:
         print(f"\n{'DS2' if not args.intra else 'random-split test'}, {scoring} beats, mean ± sd over seeds {args.seeds} (%)\n")
         print(table(rows + (published_rows() if scoring == "annotated" and not args.intra else []), columns))
         print("\n" + table(rows, fpr_columns))
+    held_out = [{"variant": r["variant"] + suffix, "oof": r[key]} for r in results for suffix, key in
+                (("+gate", "oof_gate"), ("+linear+gate", "oof_linear_gate")) if key in r and r["variant"].endswith(f"+cv{args.cv}")]
+    if held_out:  # how DS1's own held-out records judge the gate and the linear expert (no DS2 beat involved)
+        tables["oof"] = summary_rows(held_out, "oof")
+        print("\nDS1 out-of-fold (each record predicted by the fold that did not train on it), annotated beats (%)\n")
+        print(table(tables["oof"], columns))
     name = "interpatient_intra" if args.intra else "interpatient_cv" if args.cv else "interpatient"
     print(f"\nwrote {save(name, {'args': {k: v for k, v in vars(args).items()}, 'tables': tables, 'runs': results})}")
 

@@ -141,6 +141,7 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
         for name, ckpt in (("ensemble.pt", best), ("linear.pt", linear)):
             save_checkpoint(run_dir / name, ckpt)
         best = pooled_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], split)
+        best["config"] = cfg.to_dict()  # the run's own, with linear_expert, not its first member's
     save_checkpoint(run_dir / "best.pt", best)
     return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
 

@@ -10,6 +10,8 @@ export and attribution take it unchanged.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,10 +44,12 @@ class Pooled(BeatClassifier):
     def trunk_parameters(self) -> list[nn.Parameter]:
         return [p for m in self.experts for p in m.trunk_parameters()]
 
-    def forward_features(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, rhythm: torch.Tensor | None = None, run: Callable | None = None) -> torch.Tensor:
         """(batch, n_experts, n_classes): each expert's calibrated log-probabilities (an expert without a
-        template channel reads the beat alone)."""
-        return torch.stack([F.log_softmax(m(x if m.template else x[:, :1], rhythm if m.rhythm_dim else None).float()
+        template channel reads the beat alone). ``run(expert, x, rhythm)`` gives an expert's logits (default:
+        its forward; ``ecgnet.fastpath`` passes its own)."""
+        run = run or (lambda m, x, r: m(x, r))
+        return torch.stack([F.log_softmax(run(m, x if m.template else x[:, :1], rhythm if m.rhythm_dim else None).float()
                                           / self.temperatures[k], 1) for k, m in enumerate(self.experts)], 1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,9 @@ from ecgnet.config import Config
 from ecgnet.constants import TASKS
 from ecgnet.crossval import linear_checkpoint, pooled_checkpoint, train_folds
 from ecgnet.data import BUNDLED_DIR, load_files, read_index
+from ecgnet.ensemble import Ensemble
 from ecgnet.errors import EcgnetError
+from ecgnet.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
 from ecgnet.inference import Predictor
 from ecgnet.linear import MIN_CLASS_BEATS, fit_linear
 from ecgnet.pooling import Pooled
@@ -77,6 +79,7 @@ def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled
     assert (best["model_name"], ensemble["model_name"], linear["model_name"]) == ("pooled", "ensemble", "linear_rr")
     assert linear["split"]["n_train"] == len(data) and best["split"]["val_records"] == ensemble["split"]["val_records"]
     assert not load_checkpoint(pooled_run / "fold0" / "best.pt")["config"]["linear_expert"]   # members are plain runs
+    assert best["config"]["linear_expert"] and best["config"]["run_name"] == "cv2"
     beats = data.x.numpy()[:, 0]
     _, features = read_index(interpatient_data / "mitbih_train_index.csv", len(data))
     p_e, p_l = (Predictor(c, "cpu").predict_proba(beats, features) for c in (ensemble, linear))
@@ -139,3 +142,22 @@ def test_bad_linear_expert_requests_are_one_line_exit_2(records_without_rhythm, 
     err = capsys.readouterr().err
     assert expect in err and err.count("\n") == 1, err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_pooled_models_fast_path_and_frozen_graph_match_plain(data):
+    torch.manual_seed(0)
+    cnn = Ensemble(5, "kachuee_rrt", create_model("kachuee_rrt", 5).model_args, 2)
+    linear = fit_linear(data)
+    model = Pooled(5, [{"model_name": "ensemble", "model_args": cnn.model_args},
+                       {"model_name": "linear_rr", "model_args": linear.model_args}]).eval()
+    model.experts[0].load_state_dict(cnn.state_dict())
+    model.experts[1].load_state_dict(linear.state_dict())
+    model.temperatures.copy_(torch.tensor([1.3, 1.0]))
+    assert uses_cpu_fast_path(model) and not uses_cpu_fast_path(Pooled(5, [
+        {"model_name": "gru", "model_args": create_model("gru", 5).model_args},
+        {"model_name": "linear_rr", "model_args": linear.model_args}]))
+    x, r = torch.rand(256, 2, 187), torch.randn(256, 5)
+    with torch.no_grad():
+        plain = model(x, r)
+        torch.testing.assert_close(CPUForward(model)(x, r), plain, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(freeze_for_cpu(model)(x, r), plain, rtol=1e-5, atol=1e-5)

@@ -14,8 +14,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from .constants import BEAT_LENGTH
@@ -57,6 +55,9 @@ class RhythmLinear(BeatClassifier):
 
 def fit_linear(data: BeatDataset, c: float = LINEAR_C, step: int = LINEAR_STEP) -> RhythmLinear:
     """A ``RhythmLinear`` fitted on ``data`` (beats with rhythm inputs): class-balanced logistic regression."""
+    from sklearn.exceptions import ConvergenceWarning  # only fitting needs scikit-learn, not loading or predicting
+    from sklearn.linear_model import LogisticRegression
+
     if not data.has_rhythm:
         raise EcgnetError("the linear model reads each beat's rhythm, which these beats do not carry (Kaggle CSVs); "
                           "build the data with 'ecgnet prepare mitdb'")

@@ -16,7 +16,8 @@ LAYERS = [
     {"errors", "constants", "atomic", "checksums"},
     {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
      "records", "preprocess", "rhythm", "template", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
-     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble", "loss", "fibrillation"},
+     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble", "loss", "fibrillation",
+     "linear", "pooling"},
     {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune", "crossval"},
     {"cli", "__main__"},
 ]

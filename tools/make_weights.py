@@ -7,8 +7,9 @@
 Each model is trained with its config (runs go to log/shipped-<name>), calibrated on its
 validation split, measured on its full test set and on the bundled subset, and written
 as NAME.safetensors + NAME.json. 'ptbdb-mi' reuses the trunk of the shipped 'mitbih', so
-make 'mitbih' first. 'mitbih-rr' is the ensemble of 5 folds of patients of MIT-BIH DS1, prepared
-with a 0.25 s window before R (data/ds-wide, made here when missing), measured on DS2: patients it never saw.
+make 'mitbih' first. 'mitbih-rr' is the ensemble of 5 folds of patients of MIT-BIH DS1 pooled with the linear
+rhythm model (config/interpatient.json), prepared with a 0.25 s window before R (data/ds-wide, made here when
+missing), measured on DS2: patients it never saw.
 """
 from __future__ import annotations
 
@@ -44,11 +45,13 @@ MODELS = {
     "mitbih-rr": {
         "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide", "folds": 5,
         "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
-        "description": "Rhythm-aware 5-class beat classifier for new patients: the paper's trunk on beats cut 0.25 s before R, "
-                       "plus 5 patient-normalised R-R features, class-weighted loss; the averaged probabilities of 5 such models, "
-                       "each trained on 4/5 of the MIT-BIH DS1 patients (22) and selected on the other fifth.",
+        "description": "Rhythm-aware 5-class beat classifier for new patients: 5 networks, each reading the beat cut 0.25 s before "
+                       "R beside its record's median beat plus 5 patient-normalised R-R features (class-weighted loss, "
+                       "learning rate 3e-4), each trained on 4/5 of the MIT-BIH DS1 patients (22) and selected on the other fifth; "
+                       "their averaged probabilities pooled (normalised product) with a class-balanced logistic regression on "
+                       "the R-R features and the beat, fitted on all DS1 beats.",
         "intended_use": "Labelling whole recordings of patients never seen in training (the default of 'ecgnet predict --record'). "
-                        "Needs the beat's rhythm, so it labels recordings, not single beats. Figures: DS2 (22 other patients).",
+                        "Needs the beat's rhythm and its record, so it labels recordings, not single beats. Figures: DS2 (22 other patients).",
     },
 }
 
@@ -66,6 +69,10 @@ def training_line(card: dict) -> str:
     """How a shipped model was trained, for its card: one run, or an ensemble's folds."""
     split = card["split"]
     files = ", ".join(f"`{k}` (SHA-256 `{v[:16]}…`)" for k, v in card["training_data"]["sha256"].items())
+    if card["model_name"] == "pooled":
+        return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats), each member "
+                f"validated on its fold's patients ({'; '.join(', '.join(v) for v in split['val_records'])}); their ensemble "
+                f"pooled with the linear model fitted on all {split['n_train']} beats (`linear_expert`); data files {files}.")
     if "members" in card:
         epochs = ", ".join(str(m["epoch"]) for m in card["members"])
         return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats); each member "

@@ -24,8 +24,8 @@ from .model import BeatClassifier
 LINEAR = "linear_rr"     # its registry name
 LINEAR_STEP = 9          # every 9th sample: 21 of the beat's 187 (the issue's probe used about 20)
 LINEAR_C = 0.1           # inverse L2 strength on standardised inputs
-MIN_CLASS_BEATS = 50     # a class with fewer training beats is not fitted (MIT-BIH DS1 holds 8 Q beats)
-UNFITTED_LOGIT = -30.0   # the logit of an unfitted class: the linear model gives it no probability
+MIN_CLASS_BEATS = 50     # a class with fewer training beats is not fitted (MIT-BIH DS1 holds 8 Q beats);
+UNFITTED_LOGIT = -30.0   # alone the model gives it no probability, pooled it abstains there (``fitted``)
 MAX_ITER = 3000
 
 
@@ -38,6 +38,7 @@ class RhythmLinear(BeatClassifier):
         self.num_features = rhythm_dim + len(range(0, BEAT_LENGTH, step))
         self.register_buffer("mean", torch.zeros(self.num_features))   # of the training beats' inputs
         self.register_buffer("scale", torch.ones(self.num_features))   # their standard deviation
+        self.register_buffer("fitted", torch.ones(n_classes))          # 1 for the classes it was fitted on, 0 for the others
         self.head = self._make_head(n_classes)
 
     def _make_head(self, n_classes: int) -> nn.Linear:
@@ -83,4 +84,5 @@ def fit_linear(data: BeatDataset, c: float = LINEAR_C, step: int = LINEAR_STEP) 
     with torch.no_grad():
         model.mean.copy_(torch.from_numpy(mean)), model.scale.copy_(torch.from_numpy(scale))
         model.head.weight.copy_(torch.from_numpy(weight)), model.head.bias.copy_(torch.from_numpy(bias))
+        model.fitted.zero_()[fit.classes_] = 1.0
     return model

@@ -1,7 +1,8 @@
 """Pooling differently built models: the normalised product of their calibrated probabilities.
 
 Log-linear pooling with equal weights (a product of experts): a class wins when every expert
-finds it likely, so one expert's confident mistake is tempered by the others. On MIT-BIH DS2 the
+finds it likely, so one expert's confident mistake is tempered by the others. An expert has no say
+on a class it was not fitted on (the linear model leaves out classes of a few training beats). On MIT-BIH DS2 the
 cross-validated CNN ensemble pooled with the linear rhythm model (``ecgnet.linear``) finds more S
 beats at a higher +P than either alone (docs/experiments.md). A ``Pooled`` model is assembled from
 trained checkpoints (``crossval.pooled_checkpoint``), never trained whole, and is a registered model
@@ -53,8 +54,13 @@ class Pooled(BeatClassifier):
                                           / self.temperatures[k], 1) for k, m in enumerate(self.experts)], 1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """log of the experts' normalised geometric-mean probability (batch, n_classes)."""
-        return F.log_softmax(features.mean(1), 1)
+        """log of the experts' normalised geometric-mean probability (batch, n_classes); on a class an expert was
+        not fitted on (the linear model's rare classes, its ``fitted`` buffer) the others decide."""
+        opinions = torch.stack([getattr(m, "fitted", torch.ones_like(self.temperatures[:1]).expand(self.n_classes))
+                                for m in self.experts])                      # (n_experts, n_classes) of 0 / 1
+        voters = opinions.sum(0)
+        mean = (features * opinions).sum(1) / voters.clamp(min=1)
+        return F.log_softmax(mean.masked_fill(voters == 0, float("-inf")), 1)
 
     def reset_classifier(self, n_classes: int) -> None:
         for m in self.experts:

@@ -90,6 +90,7 @@ def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_pooled_model_labels_a_record_and_exports_with_parity(pooled_run, tmp_path, capsys):
     best = pooled_run / "best.pt"
     assert ecgnet("predict", "--checkpoint", best, "--record", FIXTURES / "mitdb" / "209", "--out", tmp_path / "o") == 0, \

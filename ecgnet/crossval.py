@@ -25,8 +25,8 @@ from .config import Config, config_from_dict
 from .constants import TASKS
 from .data import PAPER_RECIPE, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
 from .ensemble import ENSEMBLE, Ensemble
-from .linear import LINEAR, RhythmLinear, fit_linear
 from .errors import EcgnetError
+from .linear import LINEAR, RhythmLinear, fit_linear
 from .metrics import macro_f1
 from .model import BeatClassifier
 from .pooling import POOLED, Pooled
@@ -189,6 +189,8 @@ def ensemble_checkpoint(members: list[dict], sources: list[str], split: dict | N
 
 def pooled_checkpoint(experts: list[dict], sources: list[str], split: dict | None = None) -> dict:
     """One checkpoint that pools ``experts`` (checkpoint dicts of one task and beat recipe, any models), ``ecgnet.pooling``."""
+    if len(experts) < 2:
+        raise EcgnetError(f"pooling needs 2 or more trained models, got {len(experts)}")
     first = experts[0]
     for ckpt, source in zip(experts, sources):
         for key in ("task", "class_names", "recipe"):

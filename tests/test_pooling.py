@@ -108,6 +108,8 @@ def test_a_pooled_model_labels_a_record_and_exports_with_parity(pooled_run, tmp_
 
 def test_pooled_experts_must_classify_the_same_beats(pooled_run, quick_run):
     ensemble, other = load_checkpoint(pooled_run / "ensemble.pt"), load_checkpoint(quick_run / "best.pt")
+    with pytest.raises(EcgnetError, match="pooling needs 2 or more trained models, got 1"):
+        pooled_checkpoint([ensemble], ["e"])
     other["task"] = "ptbdb"
     with pytest.raises(EcgnetError, match="^q: its task 'ptbdb' differs from e's 'mitbih'; pooled models must classify"):
         pooled_checkpoint([ensemble, other], ["e", "q"])

@@ -84,15 +84,20 @@ class LabelJob:
 
 
 _worker_classifier = None
+_worker_error = ""  # why this worker has no classifier: each of its records fails with it
 
 
 def _init_worker(job: LabelJob, threads: int) -> None:
-    """Each worker process: its thread count, then its own copy of the classifier."""
-    global _worker_classifier
+    """Each worker process: its thread count, then its own copy of the classifier. A classifier that does not load
+    is reported per record: an initializer that raised would make the pool start new workers without end."""
+    global _worker_classifier, _worker_error
     if job.backend != "onnxruntime" and Path(job.model).suffix != ONNX_SUFFIX:
         from .runtime import configure_process
         configure_process(threads, "cpu")
-    _worker_classifier = load_classifier(job.model, job.backend, "cpu", threads)
+    try:
+        _worker_classifier = load_classifier(job.model, job.backend, "cpu", threads)
+    except Exception as e:  # noqa: BLE001 - any reason; it is reported with each record
+        _worker_error = str(e) if isinstance(e, EcgnetError) else f"{e.__class__.__name__}: {str(e)[:200]}"
 
 
 def label_to_folder(classifier, recording, out: Path, job: LabelJob) -> dict:
@@ -111,6 +116,8 @@ def _label_one(task: tuple[Path, Path, LabelJob]) -> dict:
     from .records import read_recording
 
     record, out, job = task
+    if _worker_classifier is None:
+        return {"path": str(record), "status": "failed", "error": f"the model could not be loaded: {_worker_error}"}
     try:
         recording = read_recording(record, job.lead, job.fs)
         return {"path": str(record), "status": "ok", "summary": label_to_folder(_worker_classifier, recording, out, job)}

@@ -117,3 +117,16 @@ def test_a_folder_is_labelled_in_a_pool_and_bad_recordings_do_not_stop_it(tmp_pa
     for name in ("201", "208", "edf208"):
         summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
         assert summary["classified"] == int(rows[name]["beats"]) and (tmp_path / "out" / name / "strip.png").exists()
+
+
+def test_a_model_that_does_not_load_in_the_workers_fails_each_record_instead_of_hanging(tmp_path):
+    import threading
+    from ecgnet.batch import LabelJob, label_many
+    job = LabelJob(str(tmp_path / "gone.pt"), "auto", "gqrs", None, None, None, 0.0, 10.0)
+    rows = []
+    worker = threading.Thread(target=lambda: rows.extend(label_many([FIXTURES / "mitdb" / "201"], tmp_path / "out", job, 1)), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the pool kept restarting workers that cannot load the model"
+    assert [r["status"] for r in rows] == ["failed"] and rows[0]["error"].startswith("the model could not be loaded: ")
+    assert "gone.pt" in rows[0]["error"]

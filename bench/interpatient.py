@@ -32,6 +32,7 @@ from ds2 import (CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detec
                  score_detected)
 
 import numpy as np
+import torch
 from sklearn.metrics import confusion_matrix
 
 from ecgnet.config import config_from_dict, load_config
@@ -142,7 +143,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     cfg = variant_config(name, seed, args, data, f"ds-{name}-cv{args.cv}-seed{seed}")
     folds = train_folds(cfg, args.cv, reuse=not args.retrain)
     members = [Predictor(c, "cpu", source=f"fold{f}") for f, c in enumerate(folds["members"])]
-    oof, pooled_oof = out_of_fold(folds, full, cfg, data)
+    oof, pooled_oof = out_of_fold(folds, members, full, cfg, data)
     irregular_ds1 = index_irregular(data / "mitbih_train_index.csv")
     gated_oof = gate_premature(oof, irregular_ds1, MITBIH.class_names)
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
@@ -169,16 +170,20 @@ def run_cv_variant(name: str, seed: int, args) -> None:
         print(json.dumps({k: r[k] for k in ("variant", "seed", "best_epochs", "offsets")} | {"accuracy": round(r["annotated"]["accuracy"], 2)}), flush=True)
 
 
-def out_of_fold(folds: dict, full, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold(folds: dict, members: list[Predictor], full, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:
     """DS1's out-of-fold class probabilities: of each fold's model, and of it pooled with a linear model fitted on
-    the same (the other folds') beats, as ``linear_expert`` pools the ensemble."""
+    the same (the other folds') beats, as ``linear_expert`` pools the ensemble (its arithmetic, on the member's
+    probabilities already computed)."""
     oof, pooled = np.zeros((len(full), MITBIH.n_classes)), np.zeros((len(full), MITBIH.n_classes))
-    for f, (member, rows) in enumerate(zip(folds["members"], folds["val_rows"])):
+    for f, (checkpoint, member, rows) in enumerate(zip(folds["members"], members, folds["val_rows"])):
         train_rows = np.setdiff1d(np.arange(len(full)), rows)
-        linear = linear_checkpoint(fit_linear(full.subset(train_rows)), cfg, data, member["recipe"], len(train_rows))
+        linear = linear_checkpoint(fit_linear(full.subset(train_rows)), cfg, data, checkpoint["recipe"], len(train_rows))
         held_out = full.subset(rows)
-        oof[rows] = dataset_proba(Predictor(member, "cpu", source=f"fold{f}"), held_out)
-        pooled[rows] = dataset_proba(Predictor(pooled_checkpoint([member, linear], [f"fold{f}", "linear"]), "cpu"), held_out)
+        oof[rows] = dataset_proba(member, held_out)
+        experts = np.stack([oof[rows], dataset_proba(Predictor(linear, "cpu", source="linear"), held_out)], 1)
+        pool = Predictor(pooled_checkpoint([checkpoint, linear], [f"fold{f}", "linear"]), "cpu").model
+        with torch.no_grad():
+            pooled[rows] = pool.forward_head(torch.from_numpy(np.log(np.maximum(experts, 1e-30))).float()).exp().numpy()
     return oof, pooled
 
 

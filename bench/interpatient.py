@@ -28,15 +28,15 @@ import time
 from pathlib import Path
 
 from common import ROOT, mean_sd, save, table
+from ds1_oof import oof_scores, out_of_fold
 from ds2 import (CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, gate_detected, index_irregular,
                  score_detected)
 
 import numpy as np
-import torch
 from sklearn.metrics import confusion_matrix
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.crossval import fit_class_offsets, linear_checkpoint, pooled_checkpoint, train_folds
+from ecgnet.crossval import fit_class_offsets, linear_checkpoint, matched_rows, pooled_checkpoint, train_folds
 from ecgnet.data import load_files, load_splits, load_test_set
 from ecgnet.fibrillation import gate_premature
 from ecgnet.inference import Predictor
@@ -150,16 +150,16 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
     averaged = load_checkpoint(folds["run_dir"] / "best.pt")
     ensemble = Predictor(averaged, "cpu", source="ensemble")
-    linear = linear_checkpoint(fit_linear(full), cfg, data, averaged["recipe"], len(full))
+    linear_rows = matched_rows(full, np.arange(len(full)), averaged["recipe"], MITBIH)
+    linear = linear_checkpoint(fit_linear(full.subset(linear_rows)), cfg, data, averaged["recipe"], len(linear_rows))
     pooled = Predictor(pooled_checkpoint([averaged, linear], ["ensemble", "linear"]), "cpu", source="pooled")
     irregular = index_irregular(prepared(args, before_r_s) / "mitbih_test_index.csv")
     annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
-              "gate_offsets": gate_offsets.round(2).tolist(), "oof": aami_scores(full.y.numpy(), oof.argmax(1), MITBIH.class_names, SCORED),
-              "oof_gate": aami_scores(full.y.numpy(), gated_oof.argmax(1), MITBIH.class_names, SCORED),
-              "oof_linear_gate": aami_scores(full.y.numpy(), gate_premature(pooled_oof, irregular_ds1, MITBIH.class_names).argmax(1),
-                                             MITBIH.class_names, SCORED)}
+              "gate_offsets": gate_offsets.round(2).tolist(), "oof": oof_scores(full, oof, averaged["recipe"]),
+              "oof_gate": oof_scores(full, gated_oof, averaged["recipe"]),
+              "oof_linear_gate": oof_scores(full, gate_premature(pooled_oof, irregular_ds1, MITBIH.class_names), averaged["recipe"])}
     for suffix in CV_ROWS:
         r = result | {"variant": result["variant"] + suffix,
                       "annotated": aami_scores(test.y.numpy(), annotated[suffix].argmax(1), MITBIH.class_names, SCORED),
@@ -168,23 +168,6 @@ def run_cv_variant(name: str, seed: int, args) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r, indent=1) + "\n")
         print(json.dumps({k: r[k] for k in ("variant", "seed", "best_epochs", "offsets")} | {"accuracy": round(r["annotated"]["accuracy"], 2)}), flush=True)
-
-
-def out_of_fold(folds: dict, members: list[Predictor], full, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:
-    """DS1's out-of-fold class probabilities: of each fold's model, and of it pooled with a linear model fitted on
-    the same (the other folds') beats, as ``linear_expert`` pools the ensemble (its arithmetic, on the member's
-    probabilities already computed)."""
-    oof, pooled = np.zeros((len(full), MITBIH.n_classes)), np.zeros((len(full), MITBIH.n_classes))
-    for f, (checkpoint, member, rows) in enumerate(zip(folds["members"], members, folds["val_rows"])):
-        train_rows = np.setdiff1d(np.arange(len(full)), rows)
-        linear = linear_checkpoint(fit_linear(full.subset(train_rows)), cfg, data, checkpoint["recipe"], len(train_rows))
-        held_out = full.subset(rows)
-        oof[rows] = dataset_proba(member, held_out)
-        experts = np.stack([oof[rows], dataset_proba(Predictor(linear, "cpu", source="linear"), held_out)], 1)
-        pool = Predictor(pooled_checkpoint([checkpoint, linear], [f"fold{f}", "linear"]), "cpu").model
-        with torch.no_grad():
-            pooled[rows] = pool.forward_head(torch.from_numpy(np.log(np.maximum(experts, 1e-30))).float()).exp().numpy()
-    return oof, pooled
 
 
 def result_of(name: str, seed: int, args) -> list[dict]:

@@ -22,14 +22,15 @@ import torch
 from .calibration import ECE_BINS
 from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, library_versions, load_checkpoint, save_checkpoint, temperature_of
 from .config import Config, config_from_dict
-from .constants import TASKS
-from .data import PAPER_RECIPE, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
+from .constants import TASKS, Task
+from .data import PAPER_RECIPE, BeatDataset, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
 from .ensemble import ENSEMBLE, Ensemble
 from .errors import EcgnetError
 from .linear import LINEAR, RhythmLinear, fit_linear
 from .metrics import macro_f1
 from .model import BeatClassifier
 from .pooling import POOLED, Pooled
+from .prepare import unmatched_label
 from .registry import ASSEMBLED
 from .reporting import make_run_dir
 from .trainer import train
@@ -137,13 +138,24 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
              "test_indices": None if test_rows is None else test_rows.tolist()}
     best = ensemble_checkpoint(members, sources, split)
     if cfg.linear_expert:  # the folds' ensemble pooled with a linear model fitted on all their beats
-        linear = linear_checkpoint(fit_linear(full.subset(rows)), cfg, data_dir, read_recipe(data_dir, task), len(rows))
+        recipe = read_recipe(data_dir, task)
+        linear_rows = matched_rows(full, rows, recipe, task)
+        linear = linear_checkpoint(fit_linear(full.subset(linear_rows)), cfg, data_dir, recipe, len(linear_rows))
         for name, ckpt in (("ensemble.pt", best), ("linear.pt", linear)):
             save_checkpoint(run_dir / name, ckpt)
         best = pooled_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], split)
         best["config"] = cfg.to_dict()  # the run's own, with linear_expert, not its first member's
     save_checkpoint(run_dir / "best.pt", best)
     return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
+
+
+def matched_rows(data: BeatDataset, rows: np.ndarray, recipe: dict, task: Task) -> np.ndarray:
+    """The ``rows`` of ``data`` the linear expert is fitted on: all but the detections that match no annotated beat
+    (labelled by ``prepare --unmatched q``). Their R-R intervals are the detector's artefacts, short like a premature
+    beat's; fitted on them the linear model takes S beats for them (MIT-BIH DS2: S Se 78 -> 67, docs/experiments.md).
+    The network still learns them, so the pooled model calls spurious detections Q."""
+    label = unmatched_label(recipe, task)
+    return rows if label < 0 else rows[data.y.numpy()[rows] != label]
 
 
 def train_member(cfg: Config, splits: Splits, reuse: bool) -> dict:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .atomic import atomic_write
 from .beatfiles import write_beats_csv
 from .checksums import write_sums
-from .constants import MITBIH, PTBDB, SAMPLE_RATE
+from .constants import MITBIH, PTBDB, SAMPLE_RATE, Task
 from .errors import EcgnetError
 from .preprocess import detect_r_peaks, paper_r_peaks, rescale_positions, resample, segment_beats
 from .rhythm import RHYTHM_FEATURES, rhythm_features
@@ -124,7 +124,7 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
         log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched "
                  "within 150 ms; the others are %s", "labelled Q" if unmatched == "q" else "left out")
         for r in results.values():
-            attach_nearest_labels(r, src, MITBIH.class_names.index("Q") if unmatched == "q" else -1)
+            attach_nearest_labels(r, src, unmatched_label({"unmatched": unmatched}, MITBIH))
 
     def stack(recs):
         """Beats, labels, records, samples and rhythm of ``recs``, labelled beats only."""
@@ -149,6 +149,11 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
                 continue
             beats, labels, recs, samples, rhythm = stack(group)
             write_dataset(out, stem, beats, labels, recs.tolist(), samples, rhythm, pool)
+
+
+def unmatched_label(recipe: dict, task: Task) -> int:
+    """The label ``recipe`` gave the detections that match no annotated beat (Q with ``--unmatched q``); -1: left out."""
+    return task.class_names.index("Q") if recipe.get("unmatched", "drop") == "q" else -1
 
 
 def attach_nearest_labels(result: dict, src: Path, unmatched_label: int = -1, tolerance_s: float = 0.15) -> None:

@@ -13,8 +13,8 @@ from helpers import FIXTURES, ecgnet
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
-from ecgnet.crossval import linear_checkpoint, pooled_checkpoint, train_folds
-from ecgnet.data import BUNDLED_DIR, load_files, read_index
+from ecgnet.crossval import linear_checkpoint, matched_rows, pooled_checkpoint, train_folds
+from ecgnet.data import BUNDLED_DIR, load_files, read_index, read_recipe
 from ecgnet.ensemble import Ensemble
 from ecgnet.errors import EcgnetError
 from ecgnet.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
@@ -88,6 +88,42 @@ def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled
     product = np.where(fitted, np.sqrt(p_e * p_l), p_e)             # where the linear model abstains the ensemble decides
     np.testing.assert_allclose(Predictor(best, "cpu").predict_proba(beats, features), product / product.sum(1, keepdims=True),
                                atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def detected_q_data(tmp_path_factory):
+    """The DS1 excerpts cut at Pan-Tompkins' detections, those matching no annotated beat labelled Q (208's minute has 6+)."""
+    out = tmp_path_factory.mktemp("dq")
+    shutil.copytree(FIXTURES / "mitdb", out / "mitdb")
+    assert ecgnet("prepare", "mitdb", "--src", out / "mitdb", "--out", out / "data", "--split", "interpatient",
+                  "--positions", "nk-pantompkins1985", "--unmatched", "q") == 0
+    shutil.copy(out / "data" / "mitbih_train.csv", out / "data" / "mitbih_test.csv")
+    shutil.copy(out / "data" / "mitbih_train_index.csv", out / "data" / "mitbih_test_index.csv")
+    return out / "data"
+
+
+def test_the_linear_expert_is_fitted_on_matched_beats_only(detected_q_data, data, interpatient_data):
+    full = load_files(detected_q_data, ("mitbih_train",), MITBIH)
+    y, rows = full.y.numpy(), np.arange(len(full))
+    q = MITBIH.class_names.index("Q")
+    index = pd.read_csv(detected_q_data / "mitbih_train_index.csv", dtype={"record": str})
+    assert (y == q).sum() >= 5 and set(index["record"][y == q]) >= {"208"}     # the spurious detections
+    kept = matched_rows(full, rows, read_recipe(detected_q_data, MITBIH), MITBIH)
+    np.testing.assert_array_equal(kept, np.flatnonzero(y != q))
+    assert matched_rows(full, rows[::2], {"unmatched": "drop"}, MITBIH).tolist() == rows[::2].tolist()
+    annotated = read_recipe(interpatient_data, MITBIH)
+    assert matched_rows(data, np.arange(len(data)), annotated, MITBIH).tolist() == list(range(len(data)))
+
+
+@pytest.mark.slow
+def test_folds_fit_the_linear_expert_without_the_unmatched_detections(detected_q_data, tmp_path):
+    cfg = Config(**FOLDS, data_dir=str(detected_q_data), log_dir=str(tmp_path), run_name="q2").validate()
+    run_dir = train_folds(cfg, 2)["run_dir"]
+    linear, ensemble = (load_checkpoint(run_dir / f) for f in ("linear.pt", "ensemble.pt"))
+    full = load_files(detected_q_data, ("mitbih_train",), MITBIH)
+    q = MITBIH.class_names.index("Q")
+    assert linear["split"]["n_train"] == int((full.y.numpy() != q).sum()) < ensemble["split"]["n_train"]
+    assert linear["model"]["fitted"][q] == 0          # the network alone decides Q: it learnt the spurious detections
 
 
 @pytest.mark.slow

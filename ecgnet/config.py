@@ -50,7 +50,7 @@ class Config:
     imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights), 'sqrt_class_weights' (their square root: half way on a log scale) or 'balanced_sampling'.")
     class_weight_cap: float = _key(0.0, "With 'class_weights' or 'sqrt_class_weights': no class weighs more than this many times the most frequent class (0 = no cap). A class of a few beats from one or two patients (MIT-BIH DS1's F and Q) otherwise outweighs all the normal beats.")
     focal_gamma: float = _key(0.0, "Focal loss (Lin et al. 2017): each beat's cross-entropy is scaled by (1 - p_true) ** focal_gamma, so that beats already classified well weigh less (2 is the usual value); combines with the class weights of 'imbalance'. 0 = plain cross-entropy.")
-    linear_expert: bool = _key(False, "With --folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.linear) on all training beats and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.pooling); the ensemble alone is kept as ensemble.pt.")
+    linear_expert: bool = _key(False, "With --folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.linear) on the training beats (not the detections that match no annotated beat, which prepare --unmatched q labels Q) and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.pooling); the ensemble alone is kept as ensemble.pt.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
@@ -190,7 +190,7 @@ Common keys have their own flags (`--epochs`, `--batch-size`, `--lr`, `--seed`, 
 
 Files here: `config.json` (MIT-BIH, the defaults), `ptbdb_transfer.json` (PTB transfer learning) and
 `interpatient.json` (the rhythm-aware model for new patients, on `ecgnet prepare mitdb --split interpatient
---before-r 0.25` data in data/ds-wide).
+--before-r 0.25 --positions gqrs --unmatched q` data in data/ds-wide-gqrs).
 This table is generated from `ecgnet/config.py`: `python -m ecgnet.config > config/README.md`.
 
 """

@@ -8,8 +8,9 @@ Each model is trained with its config (runs go to log/shipped-<name>), calibrate
 validation split, measured on its full test set and on the bundled subset, and written
 as NAME.safetensors + NAME.json. 'ptbdb-mi' reuses the trunk of the shipped 'mitbih', so
 make 'mitbih' first. 'mitbih-rr' is the ensemble of 5 folds of patients of MIT-BIH DS1 pooled with the linear
-rhythm model (config/interpatient.json), prepared with a 0.25 s window before R (data/ds-wide, made here when
-missing), measured on DS2: patients it never saw.
+rhythm model (config/interpatient.json), trained on beats cut 0.25 s before the R peaks GQRS finds, detections
+that match no annotated beat labelled Q (data/ds-wide-gqrs), and measured on DS2, patients it never saw, at the
+annotated positions (data/ds-wide); both are prepared here when missing.
 """
 from __future__ import annotations
 
@@ -44,12 +45,14 @@ MODELS = {
     },
     "mitbih-rr": {
         "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide", "folds": 5,
+        "train_data": "ds-wide-gqrs",
         "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
         "description": "Rhythm-aware 5-class beat classifier for new patients: 5 networks, each reading the beat cut 0.25 s before "
-                       "R beside its record's median beat plus 5 patient-normalised R-R features (class-weighted loss, "
-                       "learning rate 3e-4), each trained on 4/5 of the MIT-BIH DS1 patients (22) and selected on the other fifth; "
-                       "their averaged probabilities pooled (normalised product) with a class-balanced logistic regression on "
-                       "the R-R features and the beat, fitted on all DS1 beats.",
+                       "R beside its record's median beat plus 5 patient-normalised R-R features (class-weighted loss), "
+                       "each trained on 4/5 of the MIT-BIH DS1 patients (22) and selected on the other fifth, on the beats the "
+                       "GQRS detector finds (those matching no annotated beat labelled Q, so that spurious detections are "
+                       "called Q, not V); their averaged probabilities pooled (normalised product) with a class-balanced "
+                       "logistic regression on the R-R features and the beat, fitted on the DS1 beats that match an annotated one.",
         "intended_use": "Labelling whole recordings of patients never seen in training (the default of 'ecgnet predict --record'). "
                         "Needs the beat's rhythm and its record, so it labels recordings, not single beats. Figures: DS2 (22 other patients).",
     },
@@ -72,7 +75,8 @@ def training_line(card: dict) -> str:
     if card["model_name"] == "pooled":
         return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats), each member "
                 f"validated on its fold's patients ({'; '.join(', '.join(v) for v in split['val_records'])}); their ensemble "
-                f"pooled with the linear model fitted on all {split['n_train']} beats (`linear_expert`); data files {files}.")
+                f"pooled with the linear model fitted on the same beats but the detections that match no annotated beat "
+                f"(`linear_expert`); data files {files}.")
     if "members" in card:
         epochs = ", ".join(str(m["epoch"]) for m in card["members"])
         return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats); each member "
@@ -82,12 +86,20 @@ def training_line(card: dict) -> str:
             f"split by {card['config'].get('split_by', 'beats')}; best epoch {card['epoch']}; data files {files}.")
 
 
-def data_for(spec: dict, args: argparse.Namespace) -> Path:
-    if spec["data"] == "heartbeat":
+PREPARED = {  # the interpatient data of mitbih-rr: how each folder under data/ is made from the MIT-BIH records
+    "ds-wide": {"positions": "annotations"},
+    "ds-wide-gqrs": {"positions": "gqrs", "unmatched": "q"},
+}
+
+
+def data_for(spec: dict, args: argparse.Namespace, key: str = "data") -> Path:
+    """The folder of a model's test data (``key`` "data") or training data ("train_data", default: the same)."""
+    name = spec.get(key, spec["data"])
+    if name == "heartbeat":
         return Path(args.heartbeat)
-    out = ROOT / spec["user_data_dir"]
+    out = ROOT / "data" / name
     if not (out / "mitbih_train.csv").exists():
-        prepare("mitdb", Path(args.mitdb), out, split="interpatient", seed=0, positions="annotations", before_r_s=0.25)
+        prepare("mitdb", Path(args.mitdb), out, split="interpatient", seed=0, before_r_s=0.25, **PREPARED[name])
     return out
 
 
@@ -138,7 +150,7 @@ def main() -> None:
     for name in args.models:
         spec = MODELS[name]
         data_dir = data_for(spec, args)
-        run_dir = Path(runs[name]) if name in runs else train_model(name, spec, data_dir)
+        run_dir = Path(runs[name]) if name in runs else train_model(name, spec, data_for(spec, args, "train_data"))
         path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["test_data"], spec["user_data_dir"])
         card = json.loads(path.with_suffix(".json").read_text())
         (ROOT / "docs" / "models").mkdir(parents=True, exist_ok=True)

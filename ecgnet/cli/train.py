@@ -4,7 +4,7 @@
     ecgnet train --data-dir ../shared/data/heartbeat --epochs 30
     ecgnet train --config config/ptbdb_transfer.json --mode frozen --pretrained log/<run>/best.pt
     ecgnet train --resume log/<run>                       # continue a stopped run
-    ecgnet train --config config/interpatient.json --data-dir data/ds-wide --folds 5   # 5 folds of patients, their ensemble
+    ecgnet train --config config/interpatient.json --folds 5   # 5 folds of patients: their ensemble, + the linear model
     torchrun --nproc_per_node 2 train.py --epochs 30      # data-parallel (DDP): gloo on CPU, NCCL on CUDA
 """
 from __future__ import annotations

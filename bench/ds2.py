@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy.special import softmax
 from wfdb import processing
 
@@ -93,15 +92,6 @@ def cv_probabilities(ensemble: Predictor, members: list[Predictor], pooled: Pred
     annotated = {k: gate_premature(a, irregular, MITBIH.class_names) if "+gate" in k else a for k, (a, _) in rows.items()}
     found = {k: gate_detected(f, detected) if "+gate" in k else f for k, (_, f) in rows.items()}
     return annotated, found
-
-
-def index_irregular(index_csv: Path) -> np.ndarray:
-    """Per beat of a prepared file, whether the rhythm around it is irregular (``ecgnet.fibrillation``), record by record."""
-    index = pd.read_csv(index_csv, dtype={"record": str})
-    irregular = np.zeros(len(index), bool)
-    for rows in index.groupby("record", sort=False).indices.values():
-        irregular[rows] = irregular_rhythm(index["pre_rr"].to_numpy()[rows])
-    return irregular
 
 
 def gate_detected(proba: dict, detected: dict) -> dict:

@@ -29,8 +29,7 @@ from pathlib import Path
 
 from common import ROOT, mean_sd, save, table
 from ds1_oof import oof_scores, out_of_fold
-from ds2 import (CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, gate_detected, index_irregular,
-                 score_detected)
+from ds2 import (CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, gate_detected, score_detected)
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
@@ -144,7 +143,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     folds = train_folds(cfg, args.cv, reuse=not args.retrain)
     members = [Predictor(c, "cpu", source=f"fold{f}") for f, c in enumerate(folds["members"])]
     oof, pooled_oof = out_of_fold(folds, members, full, cfg, data)
-    irregular_ds1 = index_irregular(data / "mitbih_train_index.csv")
+    irregular_ds1 = full.irregular
     gated_oof = gate_premature(oof, irregular_ds1, MITBIH.class_names)
     scored = tuple(MITBIH.class_names.index(c) for c in SCORED)
     offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
@@ -153,8 +152,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     linear_rows = matched_rows(full, np.arange(len(full)), averaged["recipe"], MITBIH)
     linear = linear_checkpoint(fit_linear(full.subset(linear_rows)), cfg, data, averaged["recipe"], len(linear_rows))
     pooled = Predictor(pooled_checkpoint([averaged, linear], ["ensemble", "linear"]), "cpu", source="pooled")
-    irregular = index_irregular(prepared(args, before_r_s) / "mitbih_test_index.csv")
-    annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, irregular, offsets, gate_offsets)
+    annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, test.irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),
               "gate_offsets": gate_offsets.round(2).tolist(), "oof": oof_scores(full, oof, averaged["recipe"]),
@@ -239,7 +237,7 @@ def score_model(spec: str, args) -> None:
     detected = detected_ds2(Path(args.mitdb), args.detector, data.parent, predictor.before_r_s)
     annotated, found = dataset_proba(predictor, test), detected_proba(predictor, detected)
     scores = {"annotated": aami_scores(test.y.numpy(), annotated.argmax(1), MITBIH.class_names, SCORED),
-              "annotated + gate": aami_scores(test.y.numpy(), gate_premature(annotated, index_irregular(data / "mitbih_test_index.csv"),
+              "annotated + gate": aami_scores(test.y.numpy(), gate_premature(annotated, test.irregular,
                                                                              MITBIH.class_names).argmax(1), MITBIH.class_names, SCORED),
               f"detected ({args.detector})": score_detected(found, detected),
               f"detected ({args.detector}) + gate": score_detected(gate_detected(found, detected), detected)}

@@ -6,6 +6,8 @@ fitted on the validation split (minimum cross-entropy) and stored with the weigh
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -61,11 +63,14 @@ def coverage_table(probs: np.ndarray, labels: np.ndarray, thresholds: tuple[floa
     return rows
 
 
-def calibration_report(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> dict:
-    """ECE before and after dividing by ``temperature``, reliability bins of both, coverage after."""
+def calibration_report(logits: torch.Tensor, labels: torch.Tensor, temperature: float,
+                       adjust: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """ECE before and after dividing by ``temperature``, reliability bins of both, coverage after; ``adjust``
+    (probabilities -> probabilities, e.g. the S -> N rule of ``ecgnet.fibrillation``) is applied to both first."""
     y = labels.numpy()
-    raw = logits.softmax(1).numpy()
-    calibrated = (logits / temperature).softmax(1).numpy()
+    adjust = adjust or (lambda p: p)
+    raw = adjust(logits.softmax(1).numpy())
+    calibrated = adjust((logits / temperature).softmax(1).numpy())
     return {"temperature": temperature, "bins": ECE_BINS,
             "ece_uncalibrated": expected_calibration_error(raw, y), "ece": expected_calibration_error(calibrated, y),
             "reliability_uncalibrated": reliability_bins(raw, y), "reliability": reliability_bins(calibrated, y),

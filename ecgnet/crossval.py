@@ -137,7 +137,7 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
              "val_records": [m["split"]["val_records"] for m in members], "n_train": len(rows), "n_val": 0,
              "test_indices": None if test_rows is None else test_rows.tolist()}
     best = ensemble_checkpoint(members, sources, split)
-    if cfg.linear_expert:  # the folds' ensemble pooled with a linear model fitted on all their beats
+    if cfg.linear_expert:  # the folds' ensemble pooled with a linear model fitted on their beats that match annotated ones
         recipe = read_recipe(data_dir, task)
         linear_rows = matched_rows(full, rows, recipe, task)
         linear = linear_checkpoint(fit_linear(full.subset(linear_rows)), cfg, data_dir, recipe, len(linear_rows))

@@ -22,6 +22,7 @@ from .checksums import verify_listed
 from .beatfiles import read_beats
 from .constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from .errors import EcgnetError
+from .fibrillation import irregular_in_records
 from .rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_inputs
 from .template import record_templates, stack_template
 
@@ -57,19 +58,23 @@ def write_recipe(out: Path, task: Task, recipe: dict) -> None:
 class BeatDataset(Dataset):
     """Beats as one resident float32 tensor (n, 1, 187) with int64 labels (n,).
 
-    Optionally the model's rhythm inputs ``rhythm`` (n, 5, from ``rhythm.rhythm_inputs``)
-    and the record of each beat ``records`` (n,). The trainer indexes batches straight
-    from these tensors; ``__getitem__`` exists for ordinary DataLoader code.
+    Optionally the model's rhythm inputs ``rhythm`` (n, 5, from ``rhythm.rhythm_inputs``),
+    the record of each beat ``records`` (n,) and whether the rhythm around it is irregular
+    as in atrial fibrillation ``irregular`` (n,), which evaluation uses as ``predict --record``
+    does. The trainer indexes batches straight from these tensors; ``__getitem__`` exists for
+    ordinary DataLoader code.
     """
 
     def __init__(self, beats: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_names: tuple[str, ...],
-                 rhythm: np.ndarray | torch.Tensor | None = None, records: np.ndarray | None = None) -> None:
+                 rhythm: np.ndarray | torch.Tensor | None = None, records: np.ndarray | None = None,
+                 irregular: np.ndarray | None = None) -> None:
         x = torch.as_tensor(beats, dtype=torch.float32)  # (n, channels, L) is kept: beats and their templates
         self.x = x if x.ndim == 3 else x.reshape(-1, 1, BEAT_LENGTH)
         self.y = torch.as_tensor(labels, dtype=torch.int64)
         self.class_names = tuple(class_names)
         self.rhythm = None if rhythm is None else torch.as_tensor(rhythm, dtype=torch.float32)
         self.records = None if records is None else np.asarray(records)
+        self.irregular = None if irregular is None else np.asarray(irregular, bool)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -79,8 +84,9 @@ class BeatDataset(Dataset):
 
     def subset(self, indices: np.ndarray) -> "BeatDataset":
         idx = torch.as_tensor(indices, dtype=torch.int64)
+        rows = np.asarray(indices)
         return BeatDataset(self.x[idx], self.y[idx], self.class_names, None if self.rhythm is None else self.rhythm[idx],
-                           None if self.records is None else self.records[np.asarray(indices)])
+                           None if self.records is None else self.records[rows], None if self.irregular is None else self.irregular[rows])
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y.numpy(), minlength=len(self.class_names))
@@ -97,14 +103,16 @@ class BeatDataset(Dataset):
                               "prepare mitdb' (its *_index.csv holds each beat's record), or use model 'kachuee_rr' or 'kachuee'")
         beats = self.x[:, 0].numpy()
         return BeatDataset(stack_template(beats, record_templates(beats, self.records)), self.y, self.class_names, self.rhythm,
-                           self.records)
+                           self.records, self.irregular)
 
 
 def concatenate(parts: list[BeatDataset]) -> BeatDataset:
-    """One dataset of ``parts`` in order; rhythm and records are kept only if every part has them."""
+    """One dataset of ``parts`` in order; rhythm, records and irregularity are kept only if every part has them."""
     rhythm = torch.cat([p.rhythm for p in parts]) if all(p.rhythm is not None for p in parts) else None
-    records = np.concatenate([p.records for p in parts]) if all(p.records is not None for p in parts) else None
-    return BeatDataset(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]), parts[0].class_names, rhythm, records)
+    records, irregular = (np.concatenate([getattr(p, k) for p in parts]) if all(getattr(p, k) is not None for p in parts) else None
+                          for k in ("records", "irregular"))
+    return BeatDataset(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]), parts[0].class_names, rhythm, records,
+                       irregular)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,10 +178,13 @@ def load_files(data_dir: Path, stems: tuple[str, ...], task: Task) -> BeatDatase
         if path is None:
             raise EcgnetError(f"{data_dir}/{stem}.csv not found (also looked for .csv.gz, .csv.xz); pass the folder holding it with --data-dir")
         beats, labels = read_beats(path, n_classes=task.n_classes)
-        records = features = None
+        records = features = irregular = None
         if index_path(path).exists():
             records, features = read_index(index_path(path), len(labels))
-        parts.append(BeatDataset(beats, labels, task.class_names, None if features is None else rhythm_inputs(features), records))
+        if features is not None:
+            irregular = irregular_in_records(features[:, RHYTHM_FEATURES.index("pre_rr")], records)
+        parts.append(BeatDataset(beats, labels, task.class_names, None if features is None else rhythm_inputs(features), records,
+                                 irregular))
     return concatenate(parts)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import TASKS
 from .data import PAPER_RECIPE, BeatDataset, Splits, load_test_set, read_recipe, resolve_data_dir
 from .errors import EcgnetError
+from .fibrillation import gate_premature
 from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
 from .loss import BeatLoss
 from .metrics import classification_metrics
@@ -62,10 +64,11 @@ def model_inputs(model: ECGNet, data: BeatDataset, source: str) -> BeatDataset:
 
 
 def metrics_from_logits(logits: torch.Tensor, data: BeatDataset, loss_fn: BeatLoss = BeatLoss(),
-                        temperature: float = 1.0) -> dict:
-    """Classification metrics of ``softmax(logits / temperature)`` on ``data`` plus the mean loss (``loss_fn``:
-    the training loss; plain cross-entropy by default)."""
-    probs = (logits / temperature).softmax(1).numpy()
+                        temperature: float = 1.0, adjust: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """Classification metrics of ``softmax(logits / temperature)`` (then ``adjust``-ed, probabilities to
+    probabilities) on ``data`` plus the mean loss of the logits (``loss_fn``: the training loss; plain
+    cross-entropy by default)."""
+    probs = (adjust or (lambda p: p))((logits / temperature).softmax(1).numpy())
     metrics = classification_metrics(data.y.numpy(), probs.argmax(1), data.class_names, probs)
     metrics["loss"] = float(loss_fn(logits, data.y))
     return metrics
@@ -123,7 +126,17 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device:
     test_set, folder = checkpoint_test_set(ckpt, data_dir, str(checkpoint))
     test_set = model_inputs(model, test_set, str(checkpoint))
     logits = predict_logits(model.to(dev), test_set.x, batch_size, dev, rhythm=test_set.rhythm)
-    metrics = metrics_from_logits(logits, test_set, temperature=temperature_of(ckpt))
-    metrics["calibration"] = calibration_report(logits, test_set.y, temperature_of(ckpt))
-    metrics.update(checkpoint=str(checkpoint), data_dir=str(folder), task=ckpt["task"], epoch=ckpt["epoch"])
+    gate = rhythm_gate(model, test_set)
+    metrics = metrics_from_logits(logits, test_set, temperature=temperature_of(ckpt), adjust=gate)
+    metrics["calibration"] = calibration_report(logits, test_set.y, temperature_of(ckpt), adjust=gate)
+    metrics.update(checkpoint=str(checkpoint), data_dir=str(folder), task=ckpt["task"], epoch=ckpt["epoch"],
+                   irregular_rhythm_share=None if gate is None else float(test_set.irregular.mean()))
     return metrics
+
+
+def rhythm_gate(model: ECGNet, data: BeatDataset) -> Callable[[np.ndarray], np.ndarray] | None:
+    """For a rhythm model on beats whose rhythm is known: S calls in irregular rhythm made N, as ``predict --record``
+    labels (``ecgnet.fibrillation``); None otherwise (a beat model is scored on its own output)."""
+    if not model.rhythm_dim or data.irregular is None:
+        return None
+    return lambda probs: gate_premature(probs, data.irregular, data.class_names)

@@ -54,6 +54,17 @@ def irregular_rhythm(rr_s: np.ndarray) -> np.ndarray:
     return irregular[start]
 
 
+def irregular_in_records(rr_s: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """``irregular_rhythm`` of each record's beats in a prepared file (rows of a record in time order, as
+    ``ecgnet prepare`` writes them; its ``pre_rr`` feature), record by record."""
+    records = np.asarray(records)
+    irregular = np.zeros(len(records), bool)
+    for record in dict.fromkeys(records.tolist()):
+        rows = np.flatnonzero(records == record)
+        irregular[rows] = irregular_rhythm(np.asarray(rr_s)[rows])
+    return irregular
+
+
 def _nrmssd(windows: np.ndarray, kept: np.ndarray) -> np.ndarray:
     both = kept[:, 1:] & kept[:, :-1]
     sq = np.where(both, np.diff(windows, axis=1) ** 2, 0.0).sum(1) / np.maximum(both.sum(1), 1)

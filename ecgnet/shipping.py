@@ -66,12 +66,14 @@ def bundled_figures(predictor: Predictor) -> dict:
 
 
 def test_figures(best_pt: Path, data_dir: Path) -> dict:
-    """Accuracy, macro-F1, per-class figures, ECE and coverage of a checkpoint on its task's full test set."""
+    """Accuracy, macro-F1, per-class figures, ECE and coverage of a checkpoint on its task's full test set (a rhythm
+    model's as ``predict --record`` labels, ``evaluation.evaluate``)."""
     m = evaluate(best_pt, data_dir, device="cpu")
     c = m["calibration"]
     out = {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
            "per_class": {k: {x: v[x] for x in ("precision", "recall", "f1", "support")} for k, v in m["per_class"].items()},
-           "ece_uncalibrated": c["ece_uncalibrated"], "ece": c["ece"], "coverage": c["coverage"]}
+           "ece_uncalibrated": c["ece_uncalibrated"], "ece": c["ece"], "coverage": c["coverage"],
+           "irregular_rhythm_share": m["irregular_rhythm_share"]}
     if "roc_auc" in m:
         out["roc_auc"] = m["roc_auc"]
     if set(m["class_names"]) >= {"N", "S", "V", "F"}:

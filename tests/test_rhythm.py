@@ -3,18 +3,23 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import confusion_matrix
 
 from helpers import FIXTURES, ecgnet, train_small
+from ecgnet.checkpoint import save_checkpoint
 from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, group_split, load_splits, patients_of, read_index
+from ecgnet.data import BUNDLED_DIR, group_split, load_files, load_splits, patients_of, read_index
 from ecgnet.errors import EcgnetError
 from ecgnet.evaluation import evaluate
 from ecgnet.fastpath import CPUForward, freeze_for_cpu
+from ecgnet.fibrillation import gate_premature, irregular_rhythm
+from ecgnet.inference import Predictor
 from ecgnet.registry import create_model
 from ecgnet.records import read_beat_annotations
-from ecgnet.rhythm import check_rhythm, rhythm_features, rhythm_inputs
+from ecgnet.rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_features, rhythm_inputs
 
 MITDB = FIXTURES / "mitdb"
 
@@ -130,6 +135,20 @@ def test_rhythm_model_trains_and_tests_on_prepared_data(interpatient_data, tmp_p
     assert len(ckpt["split"]["val_records"]) == 1
     metrics = evaluate(tmp_path / "rr" / "best.pt", interpatient_data, "cpu")
     assert metrics["n"] == len(records_of(interpatient_data))
+    # scored as predict --record labels: S calls in irregular rhythm (here 208's minute) made N. With its S logit raised
+    # the model calls S everywhere, so the gate must show in the confusion matrix.
+    index = pd.read_csv(interpatient_data / "mitbih_test_index.csv", dtype={"record": str})
+    irregular = np.concatenate([irregular_rhythm(g["pre_rr"].to_numpy()) for _, g in index.groupby("record", sort=False)])
+    test = load_files(interpatient_data, ("mitbih_test",), TASKS["mitbih"])
+    np.testing.assert_array_equal(test.irregular, irregular)
+    s_caller = ckpt | {"model": ckpt["model"] | {"head.3.bias": ckpt["model"]["head.3.bias"] + torch.tensor([0, 8.0, 0, 0, 0])}}
+    save_checkpoint(tmp_path / "s_caller.pt", s_caller)
+    metrics = evaluate(tmp_path / "s_caller.pt", interpatient_data, "cpu")
+    assert 0 < irregular.mean() < 1 and metrics["irregular_rhythm_share"] == pytest.approx(irregular.mean())
+    probs = Predictor(s_caller, "cpu", fast=False).predict_proba(test.x[:, 0].numpy(), index[list(RHYTHM_FEATURES)].to_numpy())
+    gated = gate_premature(probs, irregular, ckpt["class_names"]).argmax(1)
+    assert (probs.argmax(1)[irregular] == 1).sum() > 50 and not (gated[irregular] == 1).any()
+    np.testing.assert_array_equal(metrics["confusion_matrix"], confusion_matrix(test.y.numpy(), gated, labels=range(5)))
 
 
 def test_rhythm_model_refuses_kaggle_csvs(interpatient_data, tmp_path, capsys):

@@ -26,7 +26,7 @@ def test_training_beats_majority_baseline(trained_run, tmp_path):
     metrics = evaluate(trained_run / "best.pt", BUNDLED_DIR, "cpu")
     # Majority class (N) everywhere: accuracy 0.828, macro-F1 0.181 on this test excerpt.
     assert metrics["macro_f1"] > 0.40
-    assert metrics["accuracy"] > 0.90
+    assert metrics["accuracy"] > 0.90 and metrics["irregular_rhythm_share"] is None   # a beat model: scored as it answers
     assert not list(tmp_path.iterdir()) and not (trained_run / "metrics.json").exists()  # evaluate writes nothing
     write_test_report(metrics, tmp_path)
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "confusion_matrix.png").stat().st_size > 10_000

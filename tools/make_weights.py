@@ -120,7 +120,9 @@ def model_card(card: dict) -> str:
              + (". On this test set the temperature fitted on the validation split does not carry over (ECE rises): "
                 "read this model's probabilities as scores, not as frequencies." if t["ece"] > t["ece_uncalibrated"] else "."),
              "", f"## Test figures ({t['data']}; {t['n']} beats)", "",
-             f"Accuracy {100 * t['accuracy']:.2f}%, macro-F1 {t['macro_f1']:.4f}" + (f", ROC AUC {t['roc_auc']:.4f}" if "roc_auc" in t else "") + ".",
+             f"Accuracy {100 * t['accuracy']:.2f}%, macro-F1 {t['macro_f1']:.4f}" + (f", ROC AUC {t['roc_auc']:.4f}" if "roc_auc" in t else "") + "."
+             + (f" Scored as `predict --record` labels: S calls in irregular rhythm (as in atrial fibrillation; "
+                f"{100 * t['irregular_rhythm_share']:.1f}% of the beats) made N." if t.get("irregular_rhythm_share") is not None else ""),
              "", "| class | precision | recall | F1 | beats |", "|---|---|---|---|---|"]
     lines += [f"| {k} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |" for k, v in t["per_class"].items()]
     if "aami" in t:

@@ -5,8 +5,9 @@
 
 Prints the confusion matrix, the per-class report, the calibration (ECE before and after
 temperature scaling) and the share of beats kept with their accuracy at each minimum
-confidence; writes metrics.json, confusion_matrix.png, reliability.png and coverage.png
-beside the checkpoint (or in --out) and logs them to the run's TensorBoard.
+confidence; writes metrics.json, confusion_matrix.png, reliability.png and coverage.png beside
+the checkpoint (or in --out) and logs them to the run's TensorBoard. A rhythm model is scored as
+``predict --record`` labels: its S calls in irregular rhythm (atrial fibrillation) are made N.
 """
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate(args.checkpoint, args.data_dir, args.device, args.batch_size)
     out.mkdir(parents=True, exist_ok=True)
     write_test_report(metrics, out)
-    print(f"{metrics['task']} test set: {metrics['n']} beats from {metrics['data_dir']}\n")
+    print(f"{metrics['task']} test set: {metrics['n']} beats from {metrics['data_dir']}")
+    if metrics["irregular_rhythm_share"] is not None:
+        print(f"scored as 'predict --record' labels: S calls in irregular rhythm (as in atrial fibrillation; "
+              f"{100 * metrics['irregular_rhythm_share']:.1f}% of the beats) made N")
+    print()
     print(format_report(metrics))
     print(f"\nwrote metrics.json, confusion_matrix.png, reliability.png, coverage.png in {out}")
     return 0

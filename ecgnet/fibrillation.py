@@ -56,7 +56,8 @@ def irregular_rhythm(rr_s: np.ndarray) -> np.ndarray:
 
 def irregular_in_records(rr_s: np.ndarray, records: np.ndarray) -> np.ndarray:
     """``irregular_rhythm`` of each record's beats in a prepared file (rows of a record in time order, as
-    ``ecgnet prepare`` writes them; its ``pre_rr`` feature), record by record."""
+    ``ecgnet prepare`` writes them; its ``pre_rr`` feature), record by record. A file holding a sample of a
+    record's beats (the random split) is judged on the intervals it holds."""
     records = np.asarray(records)
     irregular = np.zeros(len(records), bool)
     for record in dict.fromkeys(records.tolist()):

@@ -16,8 +16,8 @@ from .checkpoint import model_from_checkpoint, temperature_of
 from .constants import TASKS
 from .data import PAPER_RECIPE, BeatDataset, Splits, load_test_set, read_recipe, resolve_data_dir
 from .errors import EcgnetError
-from .fibrillation import gate_premature
 from .fastpath import FROZEN_CHUNK, FROZEN_MIN_BEATS
+from .fibrillation import gate_premature
 from .loss import BeatLoss
 from .metrics import classification_metrics
 from .model import ECGNet

@@ -9,9 +9,8 @@ import numpy as np
 import torch
 
 from ds2 import MITBIH, SCORED, dataset_proba
-from ecgnet.crossval import linear_checkpoint, matched_rows, pooled_checkpoint
+from ecgnet.crossval import linear_expert, pooled_checkpoint
 from ecgnet.inference import Predictor
-from ecgnet.linear import fit_linear
 from ecgnet.metrics import aami_scores
 from ecgnet.prepare import unmatched_label
 
@@ -22,8 +21,7 @@ def out_of_fold(folds: dict, members: list[Predictor], full, cfg, data: Path) ->
     probabilities already computed)."""
     oof, pooled = np.zeros((len(full), MITBIH.n_classes)), np.zeros((len(full), MITBIH.n_classes))
     for f, (checkpoint, member, rows) in enumerate(zip(folds["members"], members, folds["val_rows"])):
-        train_rows = matched_rows(full, np.setdiff1d(np.arange(len(full)), rows), checkpoint["recipe"], MITBIH)
-        linear = linear_checkpoint(fit_linear(full.subset(train_rows)), cfg, data, checkpoint["recipe"], len(train_rows))
+        linear = linear_expert(full, np.setdiff1d(np.arange(len(full)), rows), cfg, data, checkpoint["recipe"])
         held_out = full.subset(rows)
         oof[rows] = dataset_proba(member, held_out)
         experts = np.stack([oof[rows], dataset_proba(Predictor(linear, "cpu", source="linear"), held_out)], 1)

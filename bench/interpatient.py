@@ -35,11 +35,10 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.crossval import fit_class_offsets, linear_checkpoint, matched_rows, pooled_checkpoint, train_folds
+from ecgnet.crossval import fit_class_offsets, linear_expert, pooled_checkpoint, train_folds
 from ecgnet.data import load_files, load_splits, load_test_set
 from ecgnet.fibrillation import gate_premature
 from ecgnet.inference import Predictor
-from ecgnet.linear import fit_linear
 from ecgnet.checkpoint import load_checkpoint
 from ecgnet.metrics import aami_scores
 from ecgnet.prepare import prepare
@@ -149,8 +148,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     offsets, gate_offsets = (fit_class_offsets(np.log(np.maximum(p, 1e-12)), full.y.numpy(), scored) for p in (oof, gated_oof))
     averaged = load_checkpoint(folds["run_dir"] / "best.pt")
     ensemble = Predictor(averaged, "cpu", source="ensemble")
-    linear_rows = matched_rows(full, np.arange(len(full)), averaged["recipe"], MITBIH)
-    linear = linear_checkpoint(fit_linear(full.subset(linear_rows)), cfg, data, averaged["recipe"], len(linear_rows))
+    linear = linear_expert(full, np.arange(len(full)), cfg, data, averaged["recipe"])
     pooled = Predictor(pooled_checkpoint([averaged, linear], ["ensemble", "linear"]), "cpu", source="pooled")
     annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, test.irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],

@@ -140,9 +140,7 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
              "test_indices": None if test_rows is None else test_rows.tolist()}
     best = ensemble_checkpoint(members, sources, split)
     if cfg.linear_expert:  # the folds' ensemble pooled with a linear model fitted on their beats that match annotated ones
-        recipe = read_recipe(data_dir, task)
-        linear_rows = matched_rows(full, rows, recipe, task)
-        linear = linear_checkpoint(fit_linear(full.subset(linear_rows)), cfg, data_dir, recipe, len(linear_rows))
+        linear = linear_expert(full, rows, cfg, data_dir, read_recipe(data_dir, task))
         for name, ckpt in (("ensemble.pt", best), ("linear.pt", linear)):
             save_checkpoint(run_dir / name, ckpt)
         best = pooled_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], split)
@@ -158,6 +156,13 @@ def matched_rows(data: BeatDataset, rows: np.ndarray, recipe: dict, task: Task) 
     The network still learns them, so the pooled model calls spurious detections Q."""
     label = unmatched_label(recipe, task)
     return rows if label < 0 else rows[data.y.numpy()[rows] != label]
+
+
+def linear_expert(data: BeatDataset, rows: np.ndarray, cfg: Config, data_dir: Path, recipe: dict) -> dict:
+    """The checkpoint dict of the linear model fitted on the ``matched_rows`` of ``rows`` of ``data`` (beats cut by
+    ``recipe`` in ``data_dir``), the expert ``linear_expert`` pools the folds' ensemble with."""
+    fitted_rows = matched_rows(data, rows, recipe, TASKS[cfg.task])
+    return linear_checkpoint(fit_linear(data.subset(fitted_rows)), cfg, data_dir, recipe, len(fitted_rows))
 
 
 def train_member(cfg: Config, splits: Splits, reuse: bool) -> dict:

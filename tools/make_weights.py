@@ -21,6 +21,7 @@ from pathlib import Path
 from ecgnet.cli import configure_logging
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.crossval import train_folds
+from ecgnet.pooling import POOLED
 from ecgnet.prepare import prepare
 from ecgnet.pretrained import WEIGHTS_DIR
 from ecgnet.runtime import configure_process
@@ -72,7 +73,7 @@ def training_line(card: dict) -> str:
     """How a shipped model was trained, for its card: one run, or an ensemble's folds."""
     split = card["split"]
     files = ", ".join(f"`{k}` (SHA-256 `{v[:16]}…`)" for k, v in card["training_data"]["sha256"].items())
-    if card["model_name"] == "pooled":
+    if card["model_name"] == POOLED:
         return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats), each member "
                 f"validated on its fold's patients ({'; '.join(', '.join(v) for v in split['val_records'])}); their ensemble "
                 f"pooled with the linear model fitted on the same beats but the detections that match no annotated beat "

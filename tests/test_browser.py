@@ -4,41 +4,26 @@ Starts ``ecgnet app``, opens the example record, waits for the strip, jumps to t
 checks the beat panel and saves a screenshot to docs/app.png (shown in the README).
 """
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from helpers import ENV, ROOT
+from helpers import ROOT, alive, descendants, free_port, port_open, start_app
 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ecgnet", "app", "--port", str(port)], cwd=ROOT, env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url
+    proc = start_app(port, seconds=60)
+    yield f"http://127.0.0.1:{port}"
+    below = descendants(proc.pid)
     proc.terminate()
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=30) == 0
+    assert not port_open(port), "the page's server still listens after ecgnet app stopped"
+    assert not [pid for pid in below if alive(pid)], "a process started by ecgnet app outlived it"
 
 
 @pytest.fixture(scope="module")

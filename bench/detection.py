@@ -18,14 +18,18 @@ from functools import partial
 from multiprocessing import Pool
 from pathlib import Path
 
-from common import RESULTS, ROOT, save, table
-
 import numpy as np
+from common import RESULTS, ROOT, save, table
 from wfdb import processing
 
 from ecgnet.constants import DETECTORS
-from ecgnet.preprocess import detect_r_peaks
-from ecgnet.records import MITDB_RECORDS, flutter_episodes, read_beat_annotations, read_wfdb
+from ecgnet.signals.preprocess import detect_r_peaks
+from ecgnet.signals.records import (
+    MITDB_RECORDS,
+    flutter_episodes,
+    read_beat_annotations,
+    read_wfdb,
+)
 
 
 def main() -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from ds2 import MITBIH, SCORED, dataset_proba
-from ecgnet.crossval import linear_expert, pooled_checkpoint
-from ecgnet.inference import Predictor
+
+from ecgnet.data.prepare import unmatched_label
 from ecgnet.metrics import aami_scores
-from ecgnet.prepare import unmatched_label
+from ecgnet.serving.inference import Predictor
+from ecgnet.training.crossval import linear_expert, pooled_checkpoint
 
 
 def out_of_fold(folds: dict, members: list[Predictor], full, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -9,19 +9,19 @@ from scipy.special import softmax
 from wfdb import processing
 
 from ecgnet.constants import TASKS
-from ecgnet.evaluation import model_inputs, predict_logits
-from ecgnet.fibrillation import gate_premature, irregular_rhythm
-from ecgnet.inference import Predictor
 from ecgnet.metrics import aami_scores
-from ecgnet.preprocess import cut_detected_beats
-from ecgnet.records import DS2, read_beat_annotations, read_wfdb
-from ecgnet.rhythm import rhythm_features
+from ecgnet.serving.inference import Predictor
+from ecgnet.signals.fibrillation import gate_premature, irregular_rhythm
+from ecgnet.signals.preprocess import cut_detected_beats
+from ecgnet.signals.records import DS2, read_beat_annotations, read_wfdb
+from ecgnet.signals.rhythm import rhythm_features
+from ecgnet.training.evaluation import model_inputs, predict_logits
 
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
 # a cross-validated ensemble scored as it is, with out-of-fold offsets, with S calls in irregular rhythm made N
-# (ecgnet.fibrillation, as predict --record does), gated with offsets fitted on the gated out-of-fold predictions,
-# and pooled with the linear rhythm model fitted on the same training beats (ecgnet.pooling), without and with the gate
+# (ecgnet.signals.fibrillation, as predict --record does), gated with offsets fitted on the gated out-of-fold predictions,
+# and pooled with the linear rhythm model fitted on the same training beats (ecgnet.models.pooling), without and with the gate
 CV_ROWS = ("", "+offsets", "+gate", "+gate+offsets", "+linear", "+linear+gate")
 
 
@@ -95,6 +95,6 @@ def cv_probabilities(ensemble: Predictor, members: list[Predictor], pooled: Pred
 
 
 def gate_detected(proba: dict, detected: dict) -> dict:
-    """Per DS2 record, the detected beats' probabilities with S calls in irregular rhythm made N (``ecgnet.fibrillation``)."""
+    """Per DS2 record, the detected beats' probabilities with S calls in irregular rhythm made N (``ecgnet.signals.fibrillation``)."""
     return {record: gate_premature(p, irregular_rhythm(detected[record]["rhythm"][:, 0]), MITBIH.class_names)
             for record, p in proba.items()}

@@ -16,21 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, data_dir, machine, save, table
-
 import numpy as np
 import torch
+from common import ROOT, data_dir, machine, save, table
 
-from ecgnet.beatfiles import read_beats
 from ecgnet.config import load_config
-from ecgnet.data import find_file
-from ecgnet.evaluation import evaluate
-from ecgnet.export import export_onnx
-from ecgnet.inference import Predictor
-from ecgnet.onnx_backend import OnnxPredictor
-from ecgnet.pretrained import resolve_checkpoint
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import find_file
+from ecgnet.models.pretrained import resolve_checkpoint
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.serving.export import export_onnx
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.onnx_backend import OnnxPredictor
+from ecgnet.training.evaluation import evaluate
+from ecgnet.training.trainer import train
 
 
 def throughput(predictor: Predictor, beats: np.ndarray, batch: int, repeats: int = 20) -> tuple[float, float]:

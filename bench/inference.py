@@ -4,8 +4,8 @@
 
 Throughput at batch 1, 64, 1024 and 8192 on real test beats, for three paths, one after
 the other per batch size: PyTorch with the CPU fast path (the frozen TorchScript graph of
-ecgnet.fastpath, the default of Predictor), PyTorch eager ("plain"), and ONNX Runtime
-(the checkpoint exported with ecgnet.export, run by ecgnet.onnx_backend with the same
+ecgnet.models.fastpath, the default of Predictor), PyTorch eager ("plain"), and ONNX Runtime
+(the checkpoint exported with ecgnet.serving.export, run by ecgnet.serving.onnx_backend with the same
 thread count); latency p50/p99 of one beat.
 """
 from __future__ import annotations
@@ -16,17 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from common import data_dir, save, table
 
-import numpy as np
-
-from ecgnet.beatfiles import read_beats
-from ecgnet.data import find_file
-from ecgnet.export import export_onnx
-from ecgnet.inference import Predictor
-from ecgnet.onnx_backend import OnnxPredictor
-from ecgnet.pretrained import resolve_checkpoint
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import find_file
+from ecgnet.models.pretrained import resolve_checkpoint
 from ecgnet.runtime import configure_process
+from ecgnet.serving.export import export_onnx
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.onnx_backend import OnnxPredictor
 
 
 def time_calls(predictor: Predictor | OnnxPredictor, chunk: np.ndarray, seconds: float) -> list[float]:

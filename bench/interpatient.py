@@ -17,8 +17,8 @@ log/interpatient/<run>/interpatient.json and reused by later invocations (--retr
 so variants can be added one command at a time. With --cv K each variant trains K models, each
 validated on a different fifth (for K=5) of the DS1 records; DS2 is scored on their averaged
 probabilities as they are, with per-class offsets fitted on the out-of-fold predictions of all
-DS1 records (ecgnet.crossval), with S calls made N where the rhythm is irregular as in atrial
-fibrillation (ecgnet.fibrillation, as predict --record does), and both (offsets fitted after the gate).
+DS1 records (ecgnet.training.crossval), with S calls made N where the rhythm is irregular as in atrial
+fibrillation (ecgnet.signals.fibrillation, as predict --record does), and both (offsets fitted after the gate).
 """
 from __future__ import annotations
 
@@ -27,24 +27,38 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 from common import ROOT, mean_sd, save, table
 from ds1_oof import oof_scores, out_of_fold
-from ds2 import (CV_ROWS, MITBIH, SCORED, cv_probabilities, dataset_proba, detected_ds2, detected_proba, gate_detected, score_detected)
-
-import numpy as np
+from ds2 import (
+    CV_ROWS,
+    MITBIH,
+    SCORED,
+    cv_probabilities,
+    dataset_proba,
+    detected_ds2,
+    detected_proba,
+    gate_detected,
+    score_detected,
+)
 from sklearn.metrics import confusion_matrix
 
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.crossval import fit_class_offsets, linear_expert, pooled_checkpoint, train_folds
-from ecgnet.data import load_files, load_splits, load_test_set
-from ecgnet.fibrillation import gate_premature
-from ecgnet.inference import Predictor
-from ecgnet.checkpoint import load_checkpoint
+from ecgnet.data.datasets import load_files, load_splits, load_test_set
+from ecgnet.data.prepare import prepare
 from ecgnet.metrics import aami_scores
-from ecgnet.prepare import prepare
-from ecgnet.reporting import make_run_dir
+from ecgnet.models.checkpoint import load_checkpoint
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.serving.inference import Predictor
+from ecgnet.signals.fibrillation import gate_premature
+from ecgnet.training.crossval import (
+    fit_class_offsets,
+    linear_expert,
+    pooled_checkpoint,
+    train_folds,
+)
+from ecgnet.training.reporting import make_run_dir
+from ecgnet.training.trainer import train
 
 TEMPLATE = {"model": "kachuee_rrt", "imbalance": "class_weights", "before_r_s": 0.25}  # the record-template ensemble
 VARIANTS = {  # config keys; "before_r_s": the beat window (prepare --before-r); "positions": DS1's beat positions
@@ -130,7 +144,7 @@ def run_variant(name: str, seed: int, args) -> dict:
 
 
 def run_cv_variant(name: str, seed: int, args) -> None:
-    """One variant at one seed, cross-validated over DS1 records (``ecgnet.crossval.train_folds``): the folds'
+    """One variant at one seed, cross-validated over DS1 records (``ecgnet.training.crossval.train_folds``): the folds'
     ensemble scored on DS2 as each of ``CV_ROWS`` (wall_s: folds trained or reused, and scoring)."""
     before_r_s = VARIANTS[name].get("before_r_s", 0.0)
     data = training_data(name, args)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from common import data_dir, save, table
 
-from ecgnet.beatfiles import read_beats
-from ecgnet.data import find_file
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import find_file
 
 
 def timed(fn, repeat=1):

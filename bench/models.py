@@ -19,22 +19,21 @@ import json
 import statistics
 import time
 
-from common import ROOT, data_dir, mean_sd, save, table
-
 import numpy as np
+from common import ROOT, data_dir, mean_sd, save, table
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
-from ecgnet.data import find_file, load_splits
-from ecgnet.beatfiles import read_beats
-from ecgnet.evaluation import evaluate
-from ecgnet.inference import Predictor
-from ecgnet.model import count_parameters
-from ecgnet.registry import create_model, list_models
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import find_file, load_splits
+from ecgnet.models.model import count_parameters
+from ecgnet.models.registry import create_model, list_models
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.serving.inference import Predictor
+from ecgnet.training.evaluation import evaluate
+from ecgnet.training.trainer import train
 
 LOG = ROOT / "log" / "models"
 

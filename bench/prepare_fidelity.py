@@ -1,4 +1,4 @@
-"""Fidelity of `python -m ecgnet.prepare` against the reference Kaggle-layout CSVs.
+"""Fidelity of `python -m ecgnet.data.prepare` against the reference Kaggle-layout CSVs.
 
     python bench/prepare_fidelity.py [--mitdb ../shared/data/mitdb] [--ptbdb ../shared/data/ptbdb]
 
@@ -12,13 +12,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from common import ROOT, data_dir, save, table
 
-import numpy as np
-
-from ecgnet.beatfiles import read_beats
-from ecgnet.data import find_file
-from ecgnet.prepare import prepare
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import find_file
+from ecgnet.data.prepare import prepare
 
 
 def compare(ours: np.ndarray, reference: np.ndarray) -> tuple[int, float, np.ndarray]:

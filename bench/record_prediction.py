@@ -20,11 +20,11 @@ from pathlib import Path
 
 from common import ROOT, save, table
 
-from ecgnet.inference import Predictor
-from ecgnet.labelling import label_record, write_beat_table
-from ecgnet.preprocess import detect_r_peaks
-from ecgnet.records import read_wfdb
 from ecgnet.runtime import configure_process
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.labelling import label_record, write_beat_table
+from ecgnet.signals.preprocess import detect_r_peaks
+from ecgnet.signals.records import read_wfdb
 
 
 def time_record(predictor: Predictor, path: Path, detector: str, out: Path) -> dict:

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from common import RESULTS, ROOT, data_dir, save, table
 
-from ecgnet.checkpoint import load_checkpoint
 from ecgnet.constants import TASKS
-from ecgnet.data import load_splits
-from ecgnet.store import BeatStore, StoreWriter
+from ecgnet.data.datasets import load_splits
+from ecgnet.data.store import BeatStore, StoreWriter
+from ecgnet.models.checkpoint import load_checkpoint
 
 TASK = TASKS["mitbih"]
 PATHS = ("resident", "store")  # the reference file held in memory; the tiled store

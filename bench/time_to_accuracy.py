@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from pathlib import Path
 import time
+from pathlib import Path
 
 from common import ROOT, data_dir, save, table
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
-from ecgnet.data import load_files, load_splits
-from ecgnet.evaluation import evaluate_model
+from ecgnet.data.datasets import load_files, load_splits
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.training.evaluation import evaluate_model
+from ecgnet.training.trainer import train
 
 
 def main() -> None:

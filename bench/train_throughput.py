@@ -8,7 +8,7 @@ __getitem__ returns one beat, collated by DataLoader(batch_size, shuffle=True), 
 torch.optim.Adam's and the C library's defaults. Then ecgnet's trainer epoch
 (trainer.train_one_epoch, augmentation and weight averaging on, with the process
 settings the CLI applies) runs with ``cpu_fast_paths`` on and off, epochs alternating
-so both see the same machine state: the same-run A/B of ecgnet.fastpath.
+so both see the same machine state: the same-run A/B of ecgnet.models.fastpath.
 Reports the median epoch of each.
 """
 from __future__ import annotations
@@ -17,23 +17,22 @@ import argparse
 import statistics
 import time
 
-from common import data_dir, save, table
-
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from common import data_dir, save, table
 from torch.utils.data import DataLoader, Dataset
 
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
-from ecgnet.data import BeatDataset, find_file
-from ecgnet.distributed import World
-from ecgnet.beatfiles import read_beats
-from ecgnet.model import ECGNet
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import BeatDataset, find_file
+from ecgnet.models.model import ECGNet
 from ecgnet.runtime import configure_process
-from ecgnet.sources import ResidentSource
-from ecgnet.trainer import TrainingRun, train_one_epoch
+from ecgnet.training.distributed import World
+from ecgnet.training.sources import ResidentSource
+from ecgnet.training.trainer import TrainingRun, train_one_epoch
 
 
 class NaiveBeatDataset(Dataset):

@@ -21,12 +21,12 @@ from common import ROOT, data_dir, mean_sd, save, table
 
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import TASKS
-from ecgnet.data import load_splits
-from ecgnet.evaluation import evaluate
-from ecgnet.prepare import prepare
-from ecgnet.reporting import make_run_dir
+from ecgnet.data.datasets import load_splits
+from ecgnet.data.prepare import prepare
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.training.evaluation import evaluate
+from ecgnet.training.reporting import make_run_dir
+from ecgnet.training.trainer import train
 
 
 def main() -> None:

@@ -21,12 +21,12 @@ from common import ROOT, data_dir, save, table
 
 from ecgnet.config import config_from_dict, load_config, parse_override
 from ecgnet.constants import TASKS
-from ecgnet.data import load_files, load_splits
-from ecgnet.evaluation import evaluate_model
-from ecgnet.reporting import make_run_dir
+from ecgnet.data.datasets import load_files, load_splits
+from ecgnet.models.model import ECGNet
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
-from ecgnet.model import ECGNet
+from ecgnet.training.evaluation import evaluate_model
+from ecgnet.training.reporting import make_run_dir
+from ecgnet.training.trainer import train
 
 
 def plot(epochs: list[dict], path) -> None:

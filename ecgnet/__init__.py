@@ -13,23 +13,23 @@ The public API::
 __version__ = "0.3.0"
 
 # Names are imported on first use (PEP 562), so that ``import ecgnet`` stays light and the
-# ONNX Runtime path (ecgnet.onnx_backend, ecgnet.labelling) never imports torch.
+# ONNX Runtime path (ecgnet.serving.onnx_backend, ecgnet.serving.labelling) never imports torch.
 _EXPORTS = {
-    "beatfiles": ("read_beats", "read_beats_file", "write_beats_csv"),
-    "checkpoint": ("load_checkpoint", "model_from_checkpoint"),
+    "data.beatfiles": ("read_beats", "read_beats_file", "write_beats_csv"),
+    "models.checkpoint": ("load_checkpoint", "model_from_checkpoint"),
     "config": ("Config", "config_from_dict", "load_config"),
     "constants": ("BEAT_LENGTH", "SAMPLE_RATE", "TASKS"),
     "errors": ("EcgnetError",),
-    "evaluation": ("evaluate",),
-    "inference": ("Predictor",),
-    "labelling": ("label_record", "label_beat_files"),
-    "model": ("ECGNet", "BeatClassifier"),
-    "registry": ("create_model", "list_models"),
-    "pretrained": ("shipped_models",),
-    "prepare": ("prepare",),
-    "preprocess": ("cut_detected_beats", "detect_r_peaks"),
-    "records": ("Recording", "read_recording"),
-    "trainer": ("train",),
+    "training.evaluation": ("evaluate",),
+    "serving.inference": ("Predictor",),
+    "serving.labelling": ("label_record", "label_beat_files"),
+    "models.model": ("ECGNet", "BeatClassifier"),
+    "models.registry": ("create_model", "list_models"),
+    "models.pretrained": ("shipped_models",),
+    "data.prepare": ("prepare",),
+    "signals.preprocess": ("cut_detected_beats", "detect_r_peaks"),
+    "signals.records": ("Recording", "read_recording"),
+    "training.trainer": ("train",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)

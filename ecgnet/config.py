@@ -10,7 +10,7 @@ from typing import Any
 
 from .constants import DEVICES, TASKS
 from .errors import EcgnetError
-from .registry import ASSEMBLED, MODELS
+from .models.registry import ASSEMBLED, MODELS
 
 MODES = ("scratch", "frozen", "finetune")
 IMBALANCE = ("none", "class_weights", "sqrt_class_weights", "balanced_sampling")
@@ -28,7 +28,7 @@ class Config:
     """All keys of config/*.json. ``config/README.md`` is generated from these help texts."""
 
     task: str = _key("mitbih", "Dataset/task: 'mitbih' (5 classes N,S,V,F,Q) or 'ptbdb' (normal vs myocardial infarction).")
-    model: str = _key("kachuee", "Registered model (ecgnet.registry): 'kachuee' (the paper's net), 'kachuee_rr' (the same trunk with the beat's rhythm features in the head; needs data from 'ecgnet prepare mitdb', the Kaggle CSVs carry no rhythm), 'kachuee_rrt' (kachuee_rr that also compares each beat with its record's median beat; the same data), 'cnn_lstm' (two convolutions + LSTM), 'gru' (a recurrent baseline) or 'cnn_bilstm_attn' (conv blocks + BiLSTM + attention pooling); docs/models.md compares them.")
+    model: str = _key("kachuee", "Registered model (ecgnet.models.registry): 'kachuee' (the paper's net), 'kachuee_rr' (the same trunk with the beat's rhythm features in the head; needs data from 'ecgnet prepare mitdb', the Kaggle CSVs carry no rhythm), 'kachuee_rrt' (kachuee_rr that also compares each beat with its record's median beat; the same data), 'cnn_lstm' (two convolutions + LSTM), 'gru' (a recurrent baseline) or 'cnn_bilstm_attn' (conv blocks + BiLSTM + attention pooling); docs/models.md compares them.")
     data_dir: str = _key("data", "Folder with the Kaggle CSVs (.csv, .csv.gz or .csv.xz). If they are missing, a small bundled subset is used and a message says so.")
     store: str = _key("", "Train from a sharded beat store written by 'ecgnet store' (its train/ shards read with bounded memory, its val/ beats for validation, its split and test set) instead of the resident training split; empty = resident data from data_dir. docs/distributed.md.")
     shuffle_buffer: int = _key(262144, "With a store: beats per shuffle window (whole shards, at least one): each window is read, permuted and cut into batches; memory holds one window.")
@@ -50,12 +50,12 @@ class Config:
     imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights), 'sqrt_class_weights' (their square root: half way on a log scale) or 'balanced_sampling'.")
     class_weight_cap: float = _key(0.0, "With 'class_weights' or 'sqrt_class_weights': no class weighs more than this many times the most frequent class (0 = no cap). A class of a few beats from one or two patients (MIT-BIH DS1's F and Q) otherwise outweighs all the normal beats.")
     focal_gamma: float = _key(0.0, "Focal loss (Lin et al. 2017): each beat's cross-entropy is scaled by (1 - p_true) ** focal_gamma, so that beats already classified well weigh less (2 is the usual value); combines with the class weights of 'imbalance'. 0 = plain cross-entropy.")
-    linear_expert: bool = _key(False, "With --folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.linear) on the training beats (not the detections that match no annotated beat, which prepare --unmatched q labels Q) and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.pooling); the ensemble alone is kept as ensemble.pt.")
+    linear_expert: bool = _key(False, "With --folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.models.linear) on the training beats (not the detections that match no annotated beat, which prepare --unmatched q labels Q) and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.models.pooling); the ensemble alone is kept as ensemble.pt.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
     amp: bool = _key(True, "Mixed precision (bfloat16 autocast) on CUDA; ignored on CPU.")
-    cpu_fast_paths: bool = _key(True, "On CPU, train the 'kachuee' models through ecgnet.fastpath (channels-last 2-D convolutions, a GEMM weight gradient): the same arithmetic as the plain nn.Conv1d model, faster (docs/benchmarks.md); false = the plain model.")
+    cpu_fast_paths: bool = _key(True, "On CPU, train the 'kachuee' models through ecgnet.models.fastpath (channels-last 2-D convolutions, a GEMM weight gradient): the same arithmetic as the plain nn.Conv1d model, faster (docs/benchmarks.md); false = the plain model.")
     num_threads: int = _key(0, "CPU threads for PyTorch; 0 = number of physical cores.")
     eval_batch_size: int = _key(1024, "Batch size for validation/test/prediction.")
     pretrained: str = _key("", "Transfer: the MIT-BIH model whose conv trunk is reused (modes 'frozen' and 'finetune'): a shipped model name such as 'mitbih' or a checkpoint path.")

@@ -8,7 +8,7 @@ BEAT_LENGTH = 187        # samples per beat (1.5 s at 125 Hz)
 WINDOW_SECONDS = 10      # the recipe cuts beats window by window
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# R-peak detectors of ecgnet.preprocess; the default is the fastest with pooled Se and +P >= 99.5% on mitdb (EC57).
+# R-peak detectors of ecgnet.signals.preprocess; the default is the fastest with pooled Se and +P >= 99.5% on mitdb (EC57).
 DETECTORS = ("fused", "gqrs", "sleepecg", "xqrs", "paper", "nk-neurokit", "nk-pantompkins1985", "nk-hamilton2002", "nk-elgendi2010",
              "nk-engzeemod2012", "nk-kalidas2017", "nk-rodrigues2021")
 DEFAULT_DETECTOR = DETECTORS[0]

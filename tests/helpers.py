@@ -12,9 +12,9 @@ from pathlib import Path
 from ecgnet.cli import main as cli_main
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, load_splits
+from ecgnet.data.datasets import BUNDLED_DIR, load_splits
 from ecgnet.runtime import configure_process
-from ecgnet.trainer import train
+from ecgnet.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -7,21 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
-import ecgnet
 from helpers import ENV, ROOT, SAMPLES
 
-# Each module may import from its own layer and the ones below, never from above.
-LAYERS = [
-    {"errors", "constants", "atomic", "checksums"},
-    {"config", "model", "fastpath", "runtime", "augment", "beatfiles", "data", "checkpoint", "metrics", "plots",
-     "records", "preprocess", "rhythm", "template", "calibration", "pretrained", "onnx_backend", "labelling", "streaming", "distributed",
-     "store", "store_batches", "sources", "optimization", "fusion", "baselines", "registry", "ensemble", "loss", "fibrillation",
-     "linear", "pooling"},
-    {"trainer", "evaluation", "reporting", "inference", "prepare", "export", "shipping", "batch", "explain", "tune", "crossval"},
-    {"cli", "__main__"},
-]
+import ecgnet
 
+# The house, bottom to top: a unit (a flat module or a subpackage of ecgnet/) imports only from itself and the
+# units before it. Facts first, then signals, beat data, models, config, training, serving, and the doors on top.
+LAYERS = ["constants", "errors", "atomic", "checksums", "metrics", "runtime", "plots", "signals", "data", "models",
+          "config", "training", "serving", "webapp", "cli", "__main__"]
+PACKAGE = ROOT / "ecgnet"
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent == PACKAGE)
 
 def readme_example() -> str:
     text = (ROOT / "README.md").read_text()
@@ -45,41 +40,71 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     assert re.search(r"\['[NSVFQ]'( '[NSVFQ]')+\]", out.replace("\n", " ")), out
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _imports(path: Path) -> set[str]:
-    """ecgnet modules imported by ``path`` (relative imports resolved to top-level module names)."""
+    """The ecgnet modules ``path`` imports anywhere in it (relative imports resolved), as dotted names."""
+    package = _module_name(path).split(".")[:-1] if path.name != "__init__.py" else _module_name(path).split(".")
+    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and path.parent.name == "ecgnet":
-                names = [node.module] if node.module else [a.name for a in node.names]
-                found.update(n.split(".")[0] for n in names)
-            elif node.level >= 1 or (node.module or "").startswith("ecgnet"):
-                found.add("cli" if node.level == 1 else (node.module or "").split(".")[-1] or "cli")
-    return found
+            base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module or ""
+            for alias in node.names:  # 'from . import x' names modules, 'from .x import y' names what x defines
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {name for name in found if name.split(".")[0] == "ecgnet" and name != "ecgnet"}
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "ecgnet").glob("*.py")), ids=lambda p: p.name)
+def _unit(module: str) -> str:
+    """The flat module or subpackage of ecgnet/ that holds ``module``."""
+    return module.split(".")[1]
+
+
+def test_the_house_has_few_flat_modules_beside_its_subpackages():
+    flat = [p for p in PACKAGE.glob("*.py")]
+    packages = [p for p in PACKAGE.iterdir() if (p / "__init__.py").exists()]
+    assert len(flat) <= 12 and len(packages) >= 4, (flat, packages)
+    assert {_unit(_module_name(p)) for p in MODULES if p.name != "__init__.py"} <= set(LAYERS)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_imports_from_a_layer_above(path):
-    if path.stem == "__init__":
-        return  # the package facade re-exports every layer
-    layer = next(i for i, names in enumerate(LAYERS) if path.stem in names)
+    if path == PACKAGE / "__init__.py":
+        return  # the package facade re-exports every layer, each name imported on first use
+    layer = LAYERS.index(_unit(_module_name(path)))
     for name in _imports(path):
-        if name == "__version__" or name == "cli":
-            continue
-        theirs = next(i for i, names in enumerate(LAYERS) if name in names)
-        assert theirs <= layer, f"{path.name} (layer {layer}) imports {name} (layer {theirs})"
+        theirs = LAYERS.index(_unit(name))
+        assert theirs <= layer, f"{path.relative_to(PACKAGE)} ({LAYERS[layer]}) imports {name} ({LAYERS[theirs]}, above it)"
 
 
-def test_cli_modules_only_reach_down():
-    for path in (ROOT / "ecgnet" / "cli").glob("*.py"):
+def test_no_import_circle_between_modules():
+    import graphlib
+    graph = {_module_name(p): {n for n in _imports(p) if n != "ecgnet"} for p in MODULES if p != PACKAGE / "__init__.py"}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as e:
+        pytest.fail(f"import circle: {' -> '.join(e.args[1])}")
+
+
+def test_modules_and_functions_stay_small():
+    for path in MODULES:
+        lines = path.read_text().count("\n")
+        assert lines <= 300, f"{path.relative_to(ROOT)} has {lines} lines"
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 2:
-                assert node.module is None or node.module.split(".")[0] in set().union(*LAYERS[:3]), (path, node.module)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 60, f"{path.relative_to(ROOT)}:{node.lineno} {node.name} has {length} lines"
 
 
 def test_importing_the_library_changes_no_process_state():
     code = ("import matplotlib, torch; before = (matplotlib.get_backend(), torch.get_num_threads(), "
-            "torch.are_deterministic_algorithms_enabled()); import ecgnet, ecgnet.trainer, ecgnet.inference, ecgnet.plots; "
+            "torch.are_deterministic_algorithms_enabled()); import ecgnet, ecgnet.training.trainer, ecgnet.serving.inference, ecgnet.plots; "
             "assert (matplotlib.get_backend(), torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before")
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV, timeout=120)
 

@@ -5,16 +5,16 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import FIXTURES, ecgnet
 from wfdb import processing
 
-from ecgnet.batch import find_records, output_names
 from ecgnet.errors import EcgnetError
-from ecgnet.inference import Predictor
-from ecgnet.labelling import label_record
-from ecgnet.fusion import fuse_detections
-from ecgnet.preprocess import detect_r_peaks, resample
-from ecgnet.records import read_beat_annotations, read_recording, read_wfdb
-from helpers import FIXTURES, ecgnet
+from ecgnet.serving.batch import find_records, output_names
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.labelling import label_record
+from ecgnet.signals.fusion import fuse_detections
+from ecgnet.signals.preprocess import detect_r_peaks, resample
+from ecgnet.signals.records import read_beat_annotations, read_recording, read_wfdb
 
 EDF_208 = FIXTURES / "edf" / "208.edf"
 REC_208 = FIXTURES / "mitdb" / "208"
@@ -121,7 +121,8 @@ def test_a_folder_is_labelled_in_a_pool_and_bad_recordings_do_not_stop_it(tmp_pa
 
 def test_a_model_that_does_not_load_in_the_workers_fails_each_record_instead_of_hanging(tmp_path):
     import threading
-    from ecgnet.batch import LabelJob, label_many
+
+    from ecgnet.serving.batch import LabelJob, label_many
     job = LabelJob(str(tmp_path / "gone.pt"), "auto", "gqrs", None, None, None, 0.0, 10.0)
     rows = []
     worker = threading.Thread(target=lambda: rows.extend(label_many([FIXTURES / "mitdb" / "201"], tmp_path / "out", job, 1)), daemon=True)

@@ -4,15 +4,20 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import FIXTURES, SAMPLES, ecgnet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ecgnet.calibration import coverage_table, expected_calibration_error, fit_temperature, reliability_bins
 from ecgnet.constants import UNCERTAIN
-from ecgnet.inference import Predictor
-from ecgnet.labelling import verdicts
-from helpers import FIXTURES, SAMPLES, ecgnet
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.labelling import verdicts
+from ecgnet.training.calibration import (
+    coverage_table,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_bins,
+)
 
 
 def test_fit_temperature_recovers_a_known_overconfidence():
@@ -33,7 +38,7 @@ def test_temperature_never_changes_the_predicted_class(logits, temperature):
 
 
 def test_calibrated_predictor_keeps_every_class(quick_run):
-    from ecgnet.beatfiles import read_beats_file
+    from ecgnet.data.beatfiles import read_beats_file
     beats, _ = read_beats_file(SAMPLES / "mitbih_beats.csv")
     predictor = Predictor.from_checkpoint(quick_run / "best.pt", "cpu")
     assert predictor.temperature != 1.0

@@ -7,11 +7,11 @@ import time
 
 import pytest
 import torch
-
 from helpers import ENV, ROOT, SAMPLES, ecgnet, run_script
-from ecgnet.checkpoint import load_checkpoint
+
 from ecgnet.cli import run_command
-from ecgnet.data import BUNDLED_DIR
+from ecgnet.data.datasets import BUNDLED_DIR
+from ecgnet.models.checkpoint import load_checkpoint
 
 
 def run(script, *args, cwd, check=True):

@@ -1,11 +1,17 @@
 import json
 
 import pytest
-
-from ecgnet.config import Config, config_from_dict, config_markdown, load_config, parse_override
-from ecgnet.errors import EcgnetError
-from ecgnet.tune import load_space
 from helpers import ROOT
+
+from ecgnet.config import (
+    Config,
+    config_from_dict,
+    config_markdown,
+    load_config,
+    parse_override,
+)
+from ecgnet.errors import EcgnetError
+from ecgnet.training.tune import load_space
 
 
 def test_shipped_configs_are_valid_and_documented():

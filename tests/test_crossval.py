@@ -1,13 +1,13 @@
 """Record-wise cross-validation folds and out-of-fold decision offsets, on real MIT-BIH annotations."""
 import numpy as np
 import pytest
-
 from helpers import FIXTURES
+
 from ecgnet.constants import TASKS
-from ecgnet.crossval import fit_class_offsets, record_folds
-from ecgnet.metrics import macro_f1
 from ecgnet.errors import EcgnetError
-from ecgnet.records import read_beat_annotations
+from ecgnet.metrics import macro_f1
+from ecgnet.signals.records import read_beat_annotations
+from ecgnet.training.crossval import fit_class_offsets, record_folds
 
 MITBIH = TASKS["mitbih"]
 RECORDS = ("201", "208", "209", "223")  # one-minute excerpts; S in all four, V in 201, 208, 223

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from ecgnet.beatfiles import cache_dir, read_beats, write_beats_csv
 from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, BeatDataset, load_splits, stratified_split
+from ecgnet.data.beatfiles import cache_dir, read_beats, write_beats_csv
+from ecgnet.data.datasets import BUNDLED_DIR, BeatDataset, load_splits, stratified_split
 from ecgnet.errors import EcgnetError
 
 TEST_XZ = BUNDLED_DIR / "mitbih_test.csv.xz"
@@ -175,7 +175,7 @@ def test_beat_dataset_shapes():
     ("missing.npy", "absent", "file not found"),
 ])
 def test_bad_beat_files_of_every_format(tmp_path, name, content, expect):
-    from ecgnet.beatfiles import read_beats_file
+    from ecgnet.data.beatfiles import read_beats_file
     path = tmp_path / name
     if content is None:
         np.save(path, np.full((2, 187), 1 + 2j))
@@ -186,7 +186,7 @@ def test_bad_beat_files_of_every_format(tmp_path, name, content, expect):
 
 
 def test_beat_files_of_every_format_read_the_same():
-    from ecgnet.beatfiles import read_beats_file
+    from ecgnet.data.beatfiles import read_beats_file
     root = BUNDLED_DIR.parents[1] / "samples"
     csv_beats, csv_labels = read_beats_file(root / "mitbih_beats.csv")
     for name in ("mitbih_beats.npy", "mitbih_beats.mat"):

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 import torch
-
-from ecgnet.checkpoint import load_checkpoint
-from ecgnet.data import BUNDLED_DIR
 from helpers import ENV, ROOT
+
+from ecgnet.data.datasets import BUNDLED_DIR
+from ecgnet.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 COMMON = ["--data-dir", str(BUNDLED_DIR), "--batch-size", "64", "--no-test", "--set", "num_threads=1"]
@@ -51,10 +51,11 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_another_world_siz
 
 
 def test_two_ranks_train_on_a_store_each_reading_its_own_shards(tmp_path):
-    from ecgnet.distributed import World
-    from ecgnet.store import BeatStore
-    from ecgnet.store_batches import StoreBatches
     from helpers import ecgnet
+
+    from ecgnet.data.store import BeatStore
+    from ecgnet.training.distributed import World
+    from ecgnet.training.store_batches import StoreBatches
 
     assert ecgnet("store", tmp_path / "st", "--data-dir", BUNDLED_DIR, "--shard-beats", "200") == 0
     train("--epochs", "2", "--set", f"store={tmp_path / 'st'}", "--log-dir", str(tmp_path), "--run-name", "ddp-store", ranks=2)

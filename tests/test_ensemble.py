@@ -4,20 +4,20 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from helpers import FIXTURES, ecgnet, train_small
-from ecgnet.checkpoint import load_checkpoint, save_checkpoint
+
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
-from ecgnet.crossval import ensemble_checkpoint, train_folds
-from ecgnet.data import BUNDLED_DIR, load_files, read_index
-from ecgnet.ensemble import Ensemble
+from ecgnet.data.datasets import BUNDLED_DIR, load_files, read_index
 from ecgnet.errors import EcgnetError
-from ecgnet.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
-from ecgnet.explain import attribution
-from ecgnet.inference import Predictor
-from ecgnet.pretrained import load_model_file, write_model_file
-from ecgnet.registry import create_model
+from ecgnet.models.checkpoint import load_checkpoint, save_checkpoint
+from ecgnet.models.ensemble import Ensemble
+from ecgnet.models.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
+from ecgnet.models.pretrained import load_model_file, write_model_file
+from ecgnet.models.registry import create_model
+from ecgnet.serving.explain import attribution
+from ecgnet.serving.inference import Predictor
+from ecgnet.training.crossval import ensemble_checkpoint, train_folds
 
 MITDB = FIXTURES / "mitdb"
 FOLDS = dict(model="kachuee_rr", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights")

@@ -2,8 +2,8 @@
 import torch
 import torch.nn.functional as F
 
-from ecgnet.fastpath import CPUForward, freeze_for_cpu
-from ecgnet.model import ECGNet
+from ecgnet.models.fastpath import CPUForward, freeze_for_cpu
+from ecgnet.models.model import ECGNet
 
 
 def plain_and_fast(seed: int):
@@ -58,7 +58,7 @@ def test_trunk_activations_stay_channels_last_in_training():
     x = torch.rand(4, 1, 187)
     fast(x).sum().backward()  # the hooks do not fire: the fast path never calls the modules
     assert not captured
-    from ecgnet.fastpath import _conv
+    from ecgnet.models.fastpath import _conv
     h = _conv(x.unsqueeze(2), model.stem, training=True)
     assert h.shape == (4, 32, 1, 187) and h.is_contiguous(memory_format=torch.channels_last)
     h2 = _conv(h, model.blocks[0].conv1, training=True)

@@ -1,13 +1,18 @@
-"""Irregular rhythm (ecgnet.fibrillation) on whole MIT-BIH annotation files, and the S -> N gate."""
+"""Irregular rhythm (ecgnet.signals.fibrillation) on whole MIT-BIH annotation files, and the S -> N gate."""
 import numpy as np
 import pytest
 import wfdb
-
 from helpers import FIXTURES
+
 from ecgnet.constants import MITBIH, PTBDB
-from ecgnet.fibrillation import WINDOW_INTERVALS, TrailingIrregularity, gate_premature, irregular_rhythm
-from ecgnet.records import AAMI_CLASS, read_beat_annotations
-from ecgnet.rhythm import rhythm_features
+from ecgnet.signals.fibrillation import (
+    WINDOW_INTERVALS,
+    TrailingIrregularity,
+    gate_premature,
+    irregular_rhythm,
+)
+from ecgnet.signals.records import AAMI_CLASS, read_beat_annotations
+from ecgnet.signals.rhythm import rhythm_features
 
 RHYTHM = FIXTURES / "rhythm"  # the full reference annotations of four MIT-BIH records (beats and rhythm labels)
 

@@ -15,17 +15,17 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
+from helpers import FIXTURES, ROOT, SAMPLES, ecgnet
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from ecgnet.beatfiles import read_beats_file
-from ecgnet.checkpoint import checkpoint_digest, load_checkpoint
 from ecgnet.config import load_config
+from ecgnet.data.beatfiles import read_beats_file
 from ecgnet.errors import EcgnetError
-from ecgnet.pretrained import WEIGHTS_DIR, load_model_file
-from ecgnet.records import read_recording
-from helpers import FIXTURES, ROOT, SAMPLES, ecgnet
+from ecgnet.models.checkpoint import checkpoint_digest, load_checkpoint
+from ecgnet.models.pretrained import WEIGHTS_DIR, load_model_file
+from ecgnet.signals.records import read_recording
 
 pytestmark = pytest.mark.fuzz
 CSV = (SAMPLES / "mitbih_beats.csv").read_bytes()
@@ -168,7 +168,7 @@ def test_edf_files(tmp_path_factory):
 
 @given(st.binary(max_size=3000), st.sampled_from(["text", "f32"]))
 def test_stream_input(data, fmt):
-    from ecgnet.streaming import BeatStream, sample_chunks
+    from ecgnet.signals.streaming import BeatStream, sample_chunks
     stream = BeatStream(360.0, "gqrs")
     try:
         for chunk in sample_chunks(io.BytesIO(data), fmt, chunk_bytes=64):
@@ -193,7 +193,7 @@ def test_model_files(tmp_path_factory, part):
 
 
 def test_onnx_files(quick_run, tmp_path_factory):
-    from ecgnet.onnx_backend import OnnxPredictor
+    from ecgnet.serving.onnx_backend import OnnxPredictor
     folder = tmp_path_factory.mktemp("onnx")
     assert ecgnet("export", "--checkpoint", quick_run / "best.pt", "--onnx", folder / "seed.onnx") == 0
     seed = (folder / "seed.onnx").read_bytes()

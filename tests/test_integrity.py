@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 import torch
-
-from ecgnet.checkpoint import load_checkpoint
-from ecgnet.errors import EcgnetError
 from helpers import ENV, FIXTURES, SAMPLES, ecgnet
+
+from ecgnet.errors import EcgnetError
+from ecgnet.models.checkpoint import load_checkpoint
 
 
 def flip_bytes(data: bytes, n: int, seed: int) -> bytes:
@@ -149,7 +149,7 @@ def test_prepared_files_are_checked_against_their_sha256sums(tmp_path, capsys):
         assert f"  {name}\n" in sums
     done = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "data", capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
-    from ecgnet.beatfiles import read_beats
+    from ecgnet.data.beatfiles import read_beats
     path = tmp_path / "data" / "mitbih_train.csv"
     read_beats(path, use_cache=False)
     lines = path.read_text().splitlines()

@@ -1,7 +1,7 @@
 """The paper's network: Fig. 2 shapes, parameter count, the timm-style trunk/head split."""
 import torch
 
-from ecgnet.model import ECGNet, count_parameters, freeze_trunk, trunk_length
+from ecgnet.models.model import ECGNet, count_parameters, freeze_trunk, trunk_length
 
 
 def test_parameter_count_matches_paper():

@@ -6,13 +6,13 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from helpers import ENV, FIXTURES, ROOT, SAMPLES, ecgnet
 from onnx import TensorProto, helper
 
-from ecgnet.beatfiles import read_beats, read_beats_file
-from ecgnet.data import BUNDLED_DIR
-from ecgnet.inference import Predictor
-from ecgnet.onnx_backend import OnnxPredictor
-from helpers import ENV, FIXTURES, ROOT, SAMPLES, ecgnet
+from ecgnet.data.beatfiles import read_beats, read_beats_file
+from ecgnet.data.datasets import BUNDLED_DIR
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.onnx_backend import OnnxPredictor
 
 REC_208 = FIXTURES / "mitdb" / "208"
 
@@ -113,8 +113,8 @@ def test_backend_and_export_misuse_is_one_line_exit_2(tmp_path, monkeypatch, cap
 
 @pytest.mark.slow
 def test_shipped_models_export_with_parity_including_rhythm(tmp_path):
-    from ecgnet.labelling import label_record
-    from ecgnet.records import read_recording
+    from ecgnet.serving.labelling import label_record
+    from ecgnet.signals.records import read_recording
     recording = read_recording(REC_208)
     for name in ("mitbih-rr", "ptbdb-mi"):
         assert ecgnet("export", "--checkpoint", name, "--onnx", tmp_path / f"{name}.onnx") == 0

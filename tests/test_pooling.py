@@ -1,4 +1,4 @@
-"""The linear rhythm model (``ecgnet.linear``) and pooling it with the folds' ensemble (``ecgnet.pooling``),
+"""The linear rhythm model (``ecgnet.models.linear``) and pooling it with the folds' ensemble (``ecgnet.models.pooling``),
 on real MIT-BIH excerpts."""
 import json
 import shutil
@@ -7,22 +7,27 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import FIXTURES, ecgnet
 from sklearn.linear_model import LogisticRegression
 
-from helpers import FIXTURES, ecgnet
-from ecgnet.checkpoint import load_checkpoint
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
-from ecgnet.crossval import linear_checkpoint, matched_rows, pooled_checkpoint, train_folds
-from ecgnet.data import BUNDLED_DIR, load_files, read_index, read_recipe
-from ecgnet.ensemble import Ensemble
+from ecgnet.data.datasets import BUNDLED_DIR, load_files, read_index, read_recipe
 from ecgnet.errors import EcgnetError
-from ecgnet.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
-from ecgnet.inference import Predictor
-from ecgnet.linear import MIN_CLASS_BEATS, fit_linear
-from ecgnet.pooling import Pooled
-from ecgnet.registry import create_model
-from ecgnet.rhythm import rhythm_inputs
+from ecgnet.models.checkpoint import load_checkpoint
+from ecgnet.models.ensemble import Ensemble
+from ecgnet.models.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
+from ecgnet.models.linear import MIN_CLASS_BEATS, fit_linear
+from ecgnet.models.pooling import Pooled
+from ecgnet.models.registry import create_model
+from ecgnet.serving.inference import Predictor
+from ecgnet.signals.rhythm import rhythm_inputs
+from ecgnet.training.crossval import (
+    linear_checkpoint,
+    matched_rows,
+    pooled_checkpoint,
+    train_folds,
+)
 
 MITBIH = TASKS["mitbih"]
 FOLDS = dict(model="kachuee_rrt", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights",
@@ -135,7 +140,7 @@ def test_a_pooled_model_labels_a_record_and_exports_with_parity(pooled_run, tmp_
     assert rows[0].startswith("time_s,sample,class,name,probability,p_N,p_S") and len(rows) > 40
     assert sum(json.loads((tmp_path / "o" / "summary.json").read_text())["per_class"].values()) == len(rows) - 1
     assert ecgnet("export", "--checkpoint", best, "--onnx", tmp_path / "p.onnx") == 0
-    from ecgnet.onnx_backend import OnnxPredictor
+    from ecgnet.serving.onnx_backend import OnnxPredictor
     rng = np.random.default_rng(0)
     beats, rhythm = rng.random((40, 187), dtype=np.float32), rng.uniform(0.5, 1.2, (40, 4)).astype(np.float32)
     np.testing.assert_allclose(OnnxPredictor(tmp_path / "p.onnx").predict_proba(beats, rhythm),

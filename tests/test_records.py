@@ -4,13 +4,18 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import FIXTURES, ecgnet
 from wfdb import processing
 
-from helpers import FIXTURES, ecgnet
-from ecgnet.beatfiles import read_beats
+from ecgnet.data.beatfiles import read_beats
 from ecgnet.errors import EcgnetError
-from ecgnet.preprocess import detect_r_peaks, rescale_positions, resample, segment_beats
-from ecgnet.records import read_beat_annotations, read_recording, read_wfdb
+from ecgnet.signals.preprocess import (
+    detect_r_peaks,
+    resample,
+    rescale_positions,
+    segment_beats,
+)
+from ecgnet.signals.records import read_beat_annotations, read_recording, read_wfdb
 
 REC_208 = FIXTURES / "mitdb" / "208"  # first minute: N, V and F beats
 

@@ -3,14 +3,21 @@ head, and transfers its trunk; checkpoints of one model are refused as another's
 import pytest
 import torch
 import torch.nn.functional as F
-
-from ecgnet.checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint, load_trunk, model_from_checkpoint, save_checkpoint
-from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, load_splits
-from ecgnet.errors import EcgnetError
-from ecgnet.model import BeatClassifier, count_parameters, freeze_trunk
-from ecgnet.registry import create_model, list_models
 from helpers import train_small
+
+from ecgnet.constants import TASKS
+from ecgnet.data.datasets import BUNDLED_DIR, load_splits
+from ecgnet.errors import EcgnetError
+from ecgnet.models.checkpoint import (
+    CHECKPOINT_KIND,
+    FORMAT_VERSION,
+    load_checkpoint,
+    load_trunk,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from ecgnet.models.model import BeatClassifier, count_parameters, freeze_trunk
+from ecgnet.models.registry import create_model, list_models
 
 PLAIN = [name for name in list_models() if name not in ("kachuee_rr", "kachuee_rrt")]  # tests/test_rhythm.py, test_template.py
 

@@ -6,20 +6,32 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import FIXTURES, ecgnet, train_small
 from sklearn.metrics import confusion_matrix
 
-from helpers import FIXTURES, ecgnet, train_small
-from ecgnet.checkpoint import save_checkpoint
 from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, group_split, load_files, load_splits, patients_of, read_index
+from ecgnet.data.datasets import (
+    BUNDLED_DIR,
+    group_split,
+    load_files,
+    load_splits,
+    patients_of,
+    read_index,
+)
 from ecgnet.errors import EcgnetError
-from ecgnet.evaluation import evaluate
-from ecgnet.fastpath import CPUForward, freeze_for_cpu
-from ecgnet.fibrillation import gate_premature, irregular_rhythm
-from ecgnet.inference import Predictor
-from ecgnet.registry import create_model
-from ecgnet.records import read_beat_annotations
-from ecgnet.rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_features, rhythm_inputs
+from ecgnet.models.checkpoint import save_checkpoint
+from ecgnet.models.fastpath import CPUForward, freeze_for_cpu
+from ecgnet.models.registry import create_model
+from ecgnet.serving.inference import Predictor
+from ecgnet.signals.fibrillation import gate_premature, irregular_rhythm
+from ecgnet.signals.records import read_beat_annotations
+from ecgnet.signals.rhythm import (
+    RHYTHM_FEATURES,
+    check_rhythm,
+    rhythm_features,
+    rhythm_inputs,
+)
+from ecgnet.training.evaluation import evaluate
 
 MITDB = FIXTURES / "mitdb"
 
@@ -129,7 +141,7 @@ def test_rhythm_model_trains_and_tests_on_prepared_data(interpatient_data, tmp_p
     summary = train_small(tmp_path / "rr", data_dir=str(interpatient_data), model="kachuee_rr", split_by="patients",
                           val_fraction=0.25, epochs=2, imbalance="class_weights")
     assert summary["epochs"] == 2
-    from ecgnet.checkpoint import load_checkpoint
+    from ecgnet.models.checkpoint import load_checkpoint
     ckpt = load_checkpoint(tmp_path / "rr" / "best.pt")
     assert ckpt["model_name"] == "kachuee_rr" and ckpt["model_args"]["rhythm_dim"] == 5
     assert len(ckpt["split"]["val_records"]) == 1
@@ -182,8 +194,13 @@ def test_predict_record_with_a_rhythm_model(interpatient_data, tmp_path, capsys)
 
 
 def test_wider_window_keeps_the_samples_before_r():
-    from ecgnet.preprocess import minmax, rescale_positions, resample, segment_beats
-    from ecgnet.records import read_wfdb
+    from ecgnet.signals.preprocess import (
+        minmax,
+        resample,
+        rescale_positions,
+        segment_beats,
+    )
+    from ecgnet.signals.records import read_wfdb
     rec = read_wfdb(MITDB / "209")
     samples, _ = read_beat_annotations(MITDB / "209")
     signal, r = resample(rec.signal, rec.fs), rescale_positions(samples, rec.fs)
@@ -211,8 +228,9 @@ def wide_data(tmp_path_factory):
 
 def test_the_beat_window_travels_from_prepare_to_prediction(wide_data, interpatient_data, tmp_path, capsys):
     import json
-    from ecgnet.checkpoint import load_checkpoint
-    from ecgnet.inference import Predictor
+
+    from ecgnet.models.checkpoint import load_checkpoint
+    from ecgnet.serving.inference import Predictor
     assert json.loads((wide_data / "mitbih_recipe.json").read_text())["before_r_s"] == 0.25
     train_small(tmp_path / "w", data_dir=str(wide_data), model="kachuee_rr", epochs=1, split_by="patients", val_fraction=0.25)
     assert load_checkpoint(tmp_path / "w" / "best.pt")["recipe"]["before_r_s"] == 0.25

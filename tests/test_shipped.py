@@ -4,12 +4,17 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import FIXTURES, SAMPLES, ecgnet
 
 from ecgnet.constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL
-from ecgnet.inference import Predictor
-from ecgnet.pretrained import WEIGHTS_DIR, load_model_file, resolve_checkpoint, shipped_models
-from ecgnet.shipping import bundled_figures
-from helpers import FIXTURES, SAMPLES, ecgnet
+from ecgnet.models.pretrained import (
+    WEIGHTS_DIR,
+    load_model_file,
+    resolve_checkpoint,
+    shipped_models,
+)
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.shipping import bundled_figures
 
 SHIPPED = ("mitbih", "mitbih-rr", "ptbdb-mi")
 
@@ -76,9 +81,10 @@ def test_safetensors_export_round_trips(quick_run, tmp_path):
 
 
 def test_transfer_can_start_from_a_shipped_trunk():
-    from ecgnet.config import Config
-    from ecgnet.trainer import build_model
     import torch
+
+    from ecgnet.config import Config
+    from ecgnet.training.trainer import build_model
     model, source = build_model(Config(task="ptbdb", mode="frozen", pretrained="mitbih"), 2, torch.device("cpu"))
     trunk = resolve_checkpoint("mitbih")["model"]
     assert torch.equal(model.state_dict()["stem.weight"], trunk["stem.weight"]) and source["path"] == "mitbih"

@@ -5,19 +5,19 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers import FAST, FIXTURES, ecgnet
 
-from ecgnet.checkpoint import load_checkpoint
 from ecgnet.config import Config
 from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, load_splits
-from ecgnet.distributed import World
+from ecgnet.data.datasets import BUNDLED_DIR, load_splits
+from ecgnet.data.store import BeatStore, StoreWriter, store_splits, write_split_stores
 from ecgnet.errors import EcgnetError
+from ecgnet.models.checkpoint import load_checkpoint
 from ecgnet.runtime import configure_process
-from ecgnet.sources import StoreSource
-from ecgnet.store import BeatStore, StoreWriter, store_splits, write_split_stores
-from ecgnet.store_batches import StoreBatches
-from ecgnet.trainer import train
-from helpers import FAST, FIXTURES, ecgnet
+from ecgnet.training.distributed import World
+from ecgnet.training.sources import StoreSource
+from ecgnet.training.store_batches import StoreBatches
+from ecgnet.training.trainer import train
 
 MITBIH = TASKS["mitbih"]
 SPLIT = {"seed": 0, "val_fraction": 0.1, "split_by": "beats", "test_fraction": 0.2}
@@ -176,8 +176,8 @@ def test_store_cli_errors_exit_2(store_dir, capsys):
 
 @pytest.mark.slow
 def test_long_epochs_report_progress_without_a_terminal(tmp_path, store_dir, monkeypatch, caplog):
-    import ecgnet.trainer
-    monkeypatch.setattr(ecgnet.trainer, "LONG_EPOCH_STEPS", 20)  # as if the bundled store were a large one
+    import ecgnet.training.trainer
+    monkeypatch.setattr(ecgnet.training.trainer, "LONG_EPOCH_STEPS", 20)  # as if the bundled store were a large one
     with caplog.at_level("INFO", logger="ecgnet"):
         train(configured(tmp_path, store_dir, run_name="progress"))
     lines = [r.getMessage() for r in caplog.records if "step " in r.getMessage()]

@@ -4,13 +4,13 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import ENV, FIXTURES, ROOT, ecgnet
 
 from ecgnet.errors import EcgnetError
-from ecgnet.inference import Predictor
-from ecgnet.labelling import label_record
-from ecgnet.records import Recording, read_recording
-from ecgnet.streaming import BUFFER_S, BeatStream, sample_chunks
-from helpers import ENV, FIXTURES, ROOT, ecgnet
+from ecgnet.serving.inference import Predictor
+from ecgnet.serving.labelling import label_record
+from ecgnet.signals.records import Recording, read_recording
+from ecgnet.signals.streaming import BUFFER_S, BeatStream, sample_chunks
 
 REC_208 = FIXTURES / "mitdb" / "208"
 

@@ -2,18 +2,18 @@
 import numpy as np
 import pytest
 import torch
-
 from helpers import FIXTURES, ecgnet, train_small
-from ecgnet.augment import augment_beats, augment_minority
-from ecgnet.checkpoint import load_checkpoint
+
 from ecgnet.constants import TASKS
-from ecgnet.data import BUNDLED_DIR, load_files, read_index
+from ecgnet.data.augment import augment_beats, augment_minority
+from ecgnet.data.datasets import BUNDLED_DIR, load_files, read_index
 from ecgnet.errors import EcgnetError
-from ecgnet.evaluation import evaluate, model_inputs, predict_logits
-from ecgnet.inference import Predictor
-from ecgnet.records import read_recording
-from ecgnet.registry import create_model
-from ecgnet.template import beat_templates, median_beat, record_templates
+from ecgnet.models.checkpoint import load_checkpoint
+from ecgnet.models.registry import create_model
+from ecgnet.serving.inference import Predictor
+from ecgnet.signals.records import read_recording
+from ecgnet.signals.template import beat_templates, median_beat, record_templates
+from ecgnet.training.evaluation import evaluate, model_inputs, predict_logits
 
 MITDB = FIXTURES / "mitdb"
 
@@ -124,7 +124,7 @@ def test_template_model_refuses_beats_without_records(template_run, tmp_path, ca
 
 
 def test_streamed_templates_are_the_median_of_the_beats_so_far():
-    from ecgnet.streaming import BeatStream
+    from ecgnet.signals.streaming import BeatStream
     rec = read_recording(MITDB / "208")
     stream = BeatStream(rec.fs, "gqrs", keep_templates=True)
     beats = []
@@ -139,8 +139,8 @@ def test_streamed_templates_are_the_median_of_the_beats_so_far():
 
 
 def test_template_model_exports_to_onnx_with_parity(template_run, tmp_path):
-    from ecgnet.labelling import label_record
-    from ecgnet.onnx_backend import OnnxPredictor
+    from ecgnet.serving.labelling import label_record
+    from ecgnet.serving.onnx_backend import OnnxPredictor
     assert ecgnet("export", "--checkpoint", template_run, "--onnx", tmp_path / "rrt.onnx") == 0
     onnx = OnnxPredictor(tmp_path / "rrt.onnx")
     assert onnx.needs_template and onnx.needs_rhythm
@@ -161,7 +161,7 @@ def test_template_model_refuses_a_store(template_run, interpatient_data, tmp_pat
 
 
 def test_template_model_splits_into_trunk_and_head_and_transfers(prepared):
-    from ecgnet.checkpoint import load_trunk
+    from ecgnet.models.checkpoint import load_trunk
     data = prepared.with_templates("test")
     x, r = data.x[:64], data.rhythm[:64]
     source = create_model("kachuee_rrt", 5).eval()

@@ -5,20 +5,24 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from helpers import train_small
-from ecgnet.augment import augment_beats, epoch_batches
-from ecgnet.beatfiles import read_beats
-from ecgnet.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from ecgnet.data import BUNDLED_DIR
+
+from ecgnet.data.augment import augment_beats, epoch_batches
+from ecgnet.data.beatfiles import read_beats
+from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
-from ecgnet.evaluation import evaluate, predict_logits
-from ecgnet.fastpath import freeze_for_cpu
-from ecgnet.inference import Predictor
-from ecgnet.model import ECGNet
-from ecgnet.reporting import write_test_report
+from ecgnet.models.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from ecgnet.models.fastpath import freeze_for_cpu
+from ecgnet.models.model import ECGNet
 from ecgnet.runtime import configure_process
-from ecgnet.optimization import weight_average
+from ecgnet.serving.inference import Predictor
+from ecgnet.training.evaluation import evaluate, predict_logits
+from ecgnet.training.optimization import weight_average
+from ecgnet.training.reporting import write_test_report
 
 
 @pytest.mark.slow
@@ -219,7 +223,7 @@ def test_random_bytes_are_never_a_traceback(tmp_path):
 
 
 def test_focal_loss_against_hand_computed_values():
-    from ecgnet.loss import BeatLoss
+    from ecgnet.training.loss import BeatLoss
     logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, -1.0], [0.5, 0.5, 3.0]])
     labels = torch.tensor([0, 2, 2])
     weight = torch.tensor([1.0, 2.0, 4.0])
@@ -239,10 +243,10 @@ def test_focal_loss_against_hand_computed_values():
 def test_focal_training_logs_the_focal_validation_loss(tmp_path):
     from ecgnet.config import Config
     from ecgnet.constants import TASKS
-    from ecgnet.data import load_splits
-    from ecgnet.evaluation import evaluate_model
-    from ecgnet.loss import BeatLoss
-    from ecgnet.trainer import train
+    from ecgnet.data.datasets import load_splits
+    from ecgnet.training.evaluation import evaluate_model
+    from ecgnet.training.loss import BeatLoss
+    from ecgnet.training.trainer import train
     splits = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0)
     cfg = Config(data_dir=str(BUNDLED_DIR), epochs=1, batch_size=256, focal_gamma=2.0, imbalance="class_weights",
                  log_dir=str(tmp_path), run_name="focal", ema_decay=0.0)
@@ -257,8 +261,8 @@ def test_focal_training_logs_the_focal_validation_loss(tmp_path):
 def test_class_weights_and_their_square_root():
     from ecgnet.config import Config
     from ecgnet.constants import TASKS
-    from ecgnet.data import load_splits
-    from ecgnet.loss import class_weights
+    from ecgnet.data.datasets import load_splits
+    from ecgnet.training.loss import class_weights
     splits = load_splits(TASKS["mitbih"], BUNDLED_DIR, 0.1, 0.2, 0)
     counts = splits.train.class_counts()
     full = class_weights(splits, Config(imbalance="class_weights"), torch.device("cpu"))

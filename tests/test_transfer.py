@@ -1,14 +1,14 @@
 """Transfer learning: the MIT-BIH trunk reused on PTB beats (frozen / finetune / scratch)."""
 import pytest
 import torch
-
 from helpers import ROOT, SAMPLES, ecgnet, train_small
-from ecgnet.checkpoint import load_checkpoint, save_checkpoint
+
 from ecgnet.config import Config
-from ecgnet.data import BUNDLED_DIR
+from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
-from ecgnet.evaluation import evaluate
-from ecgnet.trainer import build_model
+from ecgnet.models.checkpoint import load_checkpoint, save_checkpoint
+from ecgnet.training.evaluation import evaluate
+from ecgnet.training.trainer import build_model
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,18 @@ import time
 import numpy as np
 import optuna
 import pytest
+from helpers import ENV, ROOT, ecgnet
 
 from ecgnet.config import Config
-from ecgnet.data import BUNDLED_DIR
+from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
-from ecgnet.tune import base_values, history_figure, load_space, open_study, tune
-from helpers import ENV, ROOT, ecgnet
+from ecgnet.training.tune import (
+    base_values,
+    history_figure,
+    load_space,
+    open_study,
+    tune,
+)
 
 SPACE = {"lr": {"type": "categorical", "choices": [1e-7, 0.003]}, "ema_decay": {"type": "categorical", "choices": [0.0, 0.99]}}
 

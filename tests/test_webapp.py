@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
+from helpers import FIXTURES, ROOT, SAMPLES, ecgnet  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ecgnet.constants import DEFAULT_DETECTOR  # noqa: E402
-from ecgnet.shipping import BUNDLED_RECORD  # noqa: E402
+from ecgnet.serving.shipping import BUNDLED_RECORD  # noqa: E402
 from ecgnet.webapp import session  # noqa: E402
-from helpers import FIXTURES, ROOT, SAMPLES, ecgnet  # noqa: E402
 
 PAGE = ROOT / "ecgnet" / "webapp" / "app.py"
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_example_record_gives_the_clis_counts(tmp_path):
 
 
 def test_downloads_equal_the_cli_files(tmp_path):
-    from ecgnet.inference import Predictor
+    from ecgnet.serving.inference import Predictor
     model = Predictor.from_checkpoint("mitbih-rr", "cpu")
     settings = {"detector": DEFAULT_DETECTOR, "lead": None, "fs": None, "min_confidence": None}
     result = session.label(session.EXAMPLE, model, settings)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from ecgnet.beatfiles import read_beats, write_beats_csv
 from ecgnet.constants import TASKS
-from ecgnet.data import find_file, stratified_split
+from ecgnet.data.beatfiles import read_beats, write_beats_csv
+from ecgnet.data.datasets import find_file, stratified_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"mitbih_train": 2600, "mitbih_test": 650, "ptbdb_normal": 700, "ptbdb_abnormal": 200}

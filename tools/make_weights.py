@@ -20,13 +20,13 @@ from pathlib import Path
 
 from ecgnet.cli import configure_logging
 from ecgnet.config import config_from_dict, load_config
-from ecgnet.crossval import train_folds
-from ecgnet.pooling import POOLED
-from ecgnet.prepare import prepare
-from ecgnet.pretrained import WEIGHTS_DIR
+from ecgnet.data.prepare import prepare
+from ecgnet.models.pooling import POOLED
+from ecgnet.models.pretrained import WEIGHTS_DIR
 from ecgnet.runtime import configure_process
-from ecgnet.shipping import ship
-from ecgnet.trainer import train
+from ecgnet.serving.shipping import ship
+from ecgnet.training.crossval import train_folds
+from ecgnet.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {

@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..constants import ONNX_SUFFIX
     from ..errors import EcgnetError
-    from ..export import export_onnx
-    from ..pretrained import resolve_checkpoint, write_model_file
+    from ..models.pretrained import resolve_checkpoint, write_model_file
+    from ..serving.export import export_onnx
 
     if not args.onnx and not args.safetensors:
         raise EcgnetError("nothing to export: give --onnx FILE and/or --safetensors PATH")

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pretrained import shipped_models
+    from ..models.pretrained import shipped_models
 
     models = shipped_models()
     if args.json:

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import BACKENDS, DEFAULT_DETECTOR, DEFAULT_MODEL, DEFAULT_RECORD_MODEL, DETECTORS, DEVICES, ONNX_SUFFIX
+from ..constants import (
+    BACKENDS,
+    DEFAULT_DETECTOR,
+    DEFAULT_MODEL,
+    DEFAULT_RECORD_MODEL,
+    DETECTORS,
+    DEVICES,
+    ONNX_SUFFIX,
+)
 
 HELP = "label beat files or whole recordings"
 
@@ -58,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_classifier(args: argparse.Namespace):
     """The model to label with: ONNX Runtime for .onnx files (torch is never imported then), else PyTorch."""
-    from ..batch import load_classifier as load
+    from ..serving.batch import load_classifier as load
 
     spec = args.checkpoint or (DEFAULT_RECORD_MODEL if args.record or args.stream else DEFAULT_MODEL)
     if args.backend == "onnxruntime" or Path(spec).suffix == ONNX_SUFFIX:
@@ -71,7 +79,7 @@ def load_classifier(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import EcgnetError
-    from ..labelling import check_min_confidence, label_beat_files
+    from ..serving.labelling import check_min_confidence, label_beat_files
 
     if not args.files and not args.record and not args.stream:
         raise EcgnetError("nothing to predict: give beat files, a recording with --record PATH, or --stream")
@@ -79,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stream:
         return predict_stream(args)
     if args.record:
-        from ..batch import find_records
-        from ..records import read_recording
+        from ..serving.batch import find_records
+        from ..signals.records import read_recording
 
         records = find_records(args.record)
         if len(records) > 1 or Path(args.record[0]).is_dir():
@@ -107,14 +115,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def label_job(args: argparse.Namespace):
-    from ..batch import LabelJob
+    from ..serving.batch import LabelJob
 
     return LabelJob(args.checkpoint or DEFAULT_RECORD_MODEL, args.backend, args.detector, args.lead, args.fs,
                     args.min_confidence, args.start, args.seconds)
 
 
 def predict_record(classifier, recording, args: argparse.Namespace) -> int:
-    from ..batch import label_to_folder
+    from ..serving.batch import label_to_folder
 
     s = label_to_folder(classifier, recording, Path(args.out), label_job(args))
     if args.json:
@@ -135,7 +143,7 @@ def predict_records(records: list, args: argparse.Namespace) -> int:
     """Several recordings in a process pool; exit code 1 when any failed."""
     import sys
 
-    from ..batch import label_many
+    from ..serving.batch import label_many
 
     load_classifier(args)  # a bad model is one error here, not one per record
     rows = label_many(records, Path(args.out), label_job(args), args.workers)
@@ -154,10 +162,10 @@ def predict_stream(args: argparse.Namespace) -> int:
     import sys
 
     from ..errors import EcgnetError
-    from ..fibrillation import TrailingIrregularity, gate_premature
-    from ..labelling import verdicts
-    from ..records import MAX_FS, MIN_FS
-    from ..streaming import BeatStream, sample_chunks
+    from ..serving.labelling import verdicts
+    from ..signals.fibrillation import TrailingIrregularity, gate_premature
+    from ..signals.records import MAX_FS, MIN_FS
+    from ..signals.streaming import BeatStream, sample_chunks
 
     if args.fs is None or not MIN_FS <= args.fs <= MAX_FS:
         raise EcgnetError(f"--stream needs the signal's sampling rate: --fs HZ ({MIN_FS:g} to {MAX_FS:g}), e.g. --fs 250")

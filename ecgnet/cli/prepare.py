@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 
 from ..constants import DETECTORS
-from ..prepare import DATABASES, SPLITS, UNMATCHED
-from ..prepare import __doc__ as RECIPE
+from ..data.prepare import DATABASES, SPLITS, UNMATCHED
+from ..data.prepare import __doc__ as RECIPE
 
 __doc__ += RECIPE  # what each database's recipe does: the library module's own account
 
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..prepare import prepare
+    from ..data.prepare import prepare
 
     if args.download:
         import wfdb

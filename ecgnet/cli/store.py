@@ -7,7 +7,7 @@
 
 The split (seed, val_fraction, split_by, test_fraction of the config) is made here and kept
 in the store, with the source folder and the test rows, so a model trained on the store is
-tested on its own test set. Layout and format: ecgnet/store.py, docs/distributed.md.
+tested on its own test set. Layout and format: ecgnet/data/store.py, docs/distributed.md.
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import Config, config_from_dict, load_config, parse_override
     from ..constants import TASKS
-    from ..data import load_splits, resolve_data_dir
-    from ..store import write_split_stores
+    from ..data.datasets import load_splits, resolve_data_dir
+    from ..data.store import write_split_stores
 
     overrides = {k: v for k, v in (("data_dir", args.data_dir), ("task", args.task), ("seed", args.seed)) if v is not None}
     overrides.update(parse_override(s) for s in args.set)

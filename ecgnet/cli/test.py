@@ -28,14 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate
     from ..metrics import format_report
-    from ..reporting import write_test_report
     from ..runtime import configure_process
+    from ..training.evaluation import evaluate
+    from ..training.reporting import write_test_report
 
     configure_process(0, args.device)
     from ..errors import EcgnetError
-    from ..pretrained import shipped_names
+    from ..models.pretrained import shipped_names
 
     if args.out is None and args.checkpoint in shipped_names():
         raise EcgnetError(f"'{args.checkpoint}' is a shipped model; say where the report goes with --out DIR")

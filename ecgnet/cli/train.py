@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ..errors import EcgnetError, TrainingInterrupted
@@ -69,8 +68,9 @@ def print_summary(cfg: "Config") -> None:
     input), a template model beats of two channels (beat and template)."""
     import torch
     from torchsummary import summary
+
     from ..constants import BEAT_LENGTH, TASKS
-    from ..registry import create_model
+    from ..models.registry import create_model
 
     class WithRhythm(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:
@@ -85,12 +85,12 @@ def print_summary(cfg: "Config") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_checkpoint
-    from ..evaluation import evaluate
     from ..metrics import format_report
-    from ..reporting import write_test_report
+    from ..models.checkpoint import load_checkpoint
     from ..runtime import configure_process
-    from ..trainer import train, training_splits
+    from ..training.evaluation import evaluate
+    from ..training.reporting import write_test_report
+    from ..training.trainer import train, training_splits
 
     if args.folds is not None and (args.resume or args.folds < 2):
         raise EcgnetError("--folds K needs K >= 2 and a fresh run (members cannot be resumed); drop --resume or --folds")
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("ecgnet").setLevel(logging.WARNING)
     try:
         if args.folds:
-            from ..crossval import train_folds
+            from ..training.crossval import train_folds
             run_dir, data_dir = train_folds(cfg, args.folds, reuse=args.overwrite)["run_dir"], None
         else:
             splits = training_splits(cfg)

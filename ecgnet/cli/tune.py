@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import EcgnetError
     from ..runtime import configure_process
     try:
-        from ..tune import load_space, tune
+        from ..training.tune import load_space, tune
     except ModuleNotFoundError as e:
         if e.name != "optuna":
             raise

@@ -15,17 +15,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MAX_UPLOAD_MB, MODEL_FILE_SUFFIX, SIGNAL_FILE_SUFFIXES
+from ..constants import (
+    DEFAULT_MODEL,
+    DEFAULT_RECORD_MODEL,
+    EDF_SUFFIXES,
+    MAX_UPLOAD_MB,
+    MODEL_FILE_SUFFIX,
+    SIGNAL_FILE_SUFFIXES,
+)
 from ..errors import EcgnetError
-from ..explain import attribution
-from ..template import median_beat
-from ..inference import Predictor
-from ..labelling import beat_rows, label_record, write_beat_table
 from ..metrics import classification_metrics
-from ..pretrained import resolve_checkpoint, shipped_names
-from ..records import read_recording
-from ..rhythm import RHYTHM_FEATURES
-from ..shipping import BUNDLED_RECORD
+from ..models.pretrained import resolve_checkpoint, shipped_names
+from ..serving.explain import attribution
+from ..serving.inference import Predictor
+from ..serving.labelling import beat_rows, label_record, write_beat_table
+from ..serving.shipping import BUNDLED_RECORD
+from ..signals.records import read_recording
+from ..signals.rhythm import RHYTHM_FEATURES
+from ..signals.template import median_beat
 
 AUTO_MODEL = f"default ({DEFAULT_MODEL} for beats, {DEFAULT_RECORD_MODEL} for recordings)"
 EXAMPLE = (("example", b""),)
@@ -109,7 +116,7 @@ def label(files: tuple[tuple[str, bytes], ...], model: Predictor, settings: dict
 
 def classify_beats(files: tuple[tuple[str, bytes], ...], model: Predictor, settings: dict) -> tuple[pd.DataFrame, np.ndarray, dict | None]:
     """Per-beat rows of an uploaded beat file, its beats, and metrics when it holds labels."""
-    from ..beatfiles import read_beats_file
+    from ..data.beatfiles import read_beats_file
 
     if len(files) != 1:
         raise EcgnetError("upload one beat file (.csv, .csv.gz, .csv.xz, .npy or .mat)")

@@ -1,0 +1,166 @@
+"""Labelling many recordings: find them, label each in a process pool, one summary over all.
+
+Torch-free at import, like ``ecgnet.serving.labelling``: the classifier is built inside each worker
+(``load_classifier``), so the ONNX Runtime backend never imports torch here either.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import multiprocessing
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import write_text
+from ..constants import EDF_SUFFIXES, ONNX_SUFFIX, SIGNAL_FILE_SUFFIXES
+from ..errors import EcgnetError
+
+RECORD_SUFFIXES = (".hea",) + EDF_SUFFIXES + SIGNAL_FILE_SUFFIXES
+
+
+def load_classifier(spec: str, backend: str = "auto", device: str = "cpu", threads: int = 0):
+    """A ``Predictor`` (PyTorch) or, for .onnx files, an ``OnnxPredictor`` (torch is then never imported)."""
+    onnx_file = Path(spec).suffix == ONNX_SUFFIX
+    backend = backend if backend != "auto" else ("onnxruntime" if onnx_file else "torch")
+    if backend == "onnxruntime":
+        if not onnx_file:
+            raise EcgnetError(f"--backend onnxruntime runs .onnx files, not {spec}; export one with "
+                              f"'ecgnet export --checkpoint {spec} --onnx model.onnx'")
+        from .onnx_backend import OnnxPredictor
+        return OnnxPredictor(spec, threads)
+    from .inference import Predictor
+    return Predictor.from_checkpoint(spec, device)
+
+
+def find_records(paths: list[str]) -> list[Path]:
+    """Every recording named by ``paths``: files, WFDB record names, folders (searched recursively) or globs.
+
+    Inside folders and globs a recording is a WFDB header (.hea), an EDF/BDF file, or a
+    .csv/.npy signal. Returned in the order given (folders sorted), without duplicates;
+    WFDB records as their base name (path without .hea).
+    """
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if any(ch in text for ch in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+            found += [m for m in matches if m.is_file() and m.suffix.lower() in RECORD_SUFFIXES]
+            if not matches:
+                raise EcgnetError(f"{text}: no file matches this pattern")
+        elif path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in RECORD_SUFFIXES)
+            if not inside:
+                raise EcgnetError(f"{path}: no recordings in this folder (looked for {', '.join(RECORD_SUFFIXES)})")
+            found += inside
+        else:
+            found.append(path)
+    return list(dict.fromkeys(p.with_suffix("") if p.suffix == ".hea" else p for p in found))
+
+
+def output_names(records: list[Path]) -> list[str]:
+    """A distinct folder name per record: its stem, with parent folders added where stems repeat."""
+    names = [r.stem if r.suffix else r.name for r in records]
+    if len(set(names)) == len(names):
+        return names
+    common = Path(os.path.commonpath([str(r.parent.resolve()) for r in records]))
+    return ["_".join(r.resolve().relative_to(common).with_suffix("").parts) for r in records]
+
+
+@dataclass
+class LabelJob:
+    """What every worker needs besides the record: model, detector and output settings."""
+    model: str
+    backend: str
+    detector: str
+    lead: str | None
+    fs: float | None
+    min_confidence: float | None
+    strip_start: float
+    strip_seconds: float
+
+
+_worker_classifier = None
+_worker_error = ""  # why this worker has no classifier: each of its records fails with it
+
+
+def _init_worker(job: LabelJob, threads: int) -> None:
+    """Each worker process: its thread count, then its own copy of the classifier. A classifier that does not load
+    is reported per record: an initializer that raised would make the pool start new workers without end."""
+    global _worker_classifier, _worker_error
+    if job.backend != "onnxruntime" and Path(job.model).suffix != ONNX_SUFFIX:
+        from ..runtime import configure_process
+        configure_process(threads, "cpu")
+    try:
+        _worker_classifier = load_classifier(job.model, job.backend, "cpu", threads)
+    except Exception as e:  # noqa: BLE001 - any reason; it is reported with each record
+        _worker_error = str(e) if isinstance(e, EcgnetError) else f"{e.__class__.__name__}: {str(e)[:200]}"
+
+
+def label_to_folder(classifier, recording, out: Path, job: LabelJob) -> dict:
+    """Label one ``Recording`` into ``out`` (beats.csv, summary.json, strip.png); returns its summary."""
+    from .labelling import label_record, plot_strip, write_beat_table
+
+    result = label_record(classifier, recording, job.detector, job.min_confidence)
+    out.mkdir(parents=True, exist_ok=True)
+    write_beat_table(result, out / "beats.csv")
+    plot_strip(result, recording, out / "strip.png", job.strip_start, job.strip_seconds)
+    write_text(out / "summary.json", json.dumps(result["summary"], indent=2) + "\n")
+    return result["summary"]
+
+
+def _label_one(task: tuple[Path, Path, LabelJob]) -> dict:
+    from ..signals.records import read_recording
+
+    record, out, job = task
+    if _worker_classifier is None:
+        return {"path": str(record), "status": "failed", "error": f"the model could not be loaded: {_worker_error}"}
+    try:
+        recording = read_recording(record, job.lead, job.fs)
+        return {"path": str(record), "status": "ok", "summary": label_to_folder(_worker_classifier, recording, out, job)}
+    except EcgnetError as e:
+        return {"path": str(record), "status": "failed", "error": str(e)}
+    except Exception as e:  # noqa: BLE001 - one broken record must not stop the others; its reason is reported
+        return {"path": str(record), "status": "failed", "error": f"{e.__class__.__name__}: {str(e)[:200]}"}
+
+
+def label_many(records: list[Path], out_dir: Path, job: LabelJob, workers: int = 0) -> list[dict]:
+    """Label ``records`` in a pool of ``workers`` processes (0: one per core) into ``out_dir/<name>/``.
+
+    Returns one row per record, in the order given, with its summary or its error;
+    writes ``out_dir/summary.csv`` over all of them. A failing record never stops the rest.
+    """
+    from tqdm import tqdm
+
+    workers = min(workers or os.cpu_count() or 1, len(records))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = [(r, out_dir / name, job) for r, name in zip(records, output_names(records))]
+    context = multiprocessing.get_context("spawn")  # a clean interpreter per worker: no forked thread pools
+    with context.Pool(workers, initializer=_init_worker, initargs=(job, threads)) as pool:
+        progress = tqdm(pool.imap(_label_one, tasks), total=len(tasks), desc="records", unit="record", file=sys.stderr, disable=None)
+        rows = [row | {"folder": task[1].name} for task, row in zip(tasks, progress)]
+    write_text(out_dir / "summary.csv", summary_csv(rows))
+    return rows
+
+
+def summary_csv(rows: list[dict]) -> str:
+    """One line per record: minutes, beats, beats per class, ectopic share, share in irregular rhythm, mean heart rate, status."""
+    classes = next((list(r["summary"]["per_class"]) for r in rows if r["status"] == "ok"), [])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["record", "path", "minutes", "beats", *classes, "ectopic_share", "irregular_rhythm_share", "mean_heart_rate_bpm",
+                     "status", "error"])
+    for r in rows:
+        s = r.get("summary")
+        if s is None:
+            writer.writerow([r["folder"], r["path"], "", "", *[""] * len(classes), "", "", "", r["status"], r["error"]])
+            continue
+        share = s.get("ectopic_share")
+        writer.writerow([r["folder"], r["path"], f"{s['seconds'] / 60:.2f}", s["classified"], *(s["per_class"].get(c, 0) for c in classes),
+                         "" if share is None else f"{share:.4f}", f"{s['irregular_rhythm_share']:.4f}", f"{s['mean_heart_rate_bpm']:.1f}",
+                         r["status"], ""])
+    return buffer.getvalue()

@@ -24,12 +24,7 @@ from wfdb import processing
 
 from ecgnet.constants import DETECTORS
 from ecgnet.signals.preprocess import detect_r_peaks
-from ecgnet.signals.records import (
-    MITDB_RECORDS,
-    flutter_episodes,
-    read_beat_annotations,
-    read_wfdb,
-)
+from ecgnet.signals.records import MITDB_RECORDS, flutter_episodes, read_beat_annotations, read_wfdb
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ from ds2 import MITBIH, SCORED, dataset_proba
 from ecgnet.data.prepare import unmatched_label
 from ecgnet.metrics import aami_scores
 from ecgnet.serving.inference import Predictor
-from ecgnet.training.crossval import linear_expert, pooled_checkpoint
+from ecgnet.training.assemble import combined_checkpoint
+from ecgnet.training.crossval import linear_expert
 
 
 def out_of_fold(folds: dict, members: list[Predictor], full, cfg, data: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +26,7 @@ def out_of_fold(folds: dict, members: list[Predictor], full, cfg, data: Path) ->
         held_out = full.subset(rows)
         oof[rows] = dataset_proba(member, held_out)
         experts = np.stack([oof[rows], dataset_proba(Predictor(linear, "cpu", source="linear"), held_out)], 1)
-        pool = Predictor(pooled_checkpoint([checkpoint, linear], [f"fold{f}", "linear"]), "cpu").model
+        pool = Predictor(combined_checkpoint([checkpoint, linear], [f"fold{f}", "linear"], "product"), "cpu").model
         with torch.no_grad():
             pooled[rows] = pool.forward_head(torch.from_numpy(np.log(np.maximum(experts, 1e-30))).float()).exp().numpy()
     return oof, pooled

@@ -21,7 +21,7 @@ MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
 # a cross-validated ensemble scored as it is, with out-of-fold offsets, with S calls in irregular rhythm made N
 # (ecgnet.signals.fibrillation, as predict --record does), gated with offsets fitted on the gated out-of-fold predictions,
-# and pooled with the linear rhythm model fitted on the same training beats (ecgnet.models.pooling), without and with the gate
+# and pooled with the linear rhythm model fitted on the same training beats (ecgnet.models.combined), without and with the gate
 CV_ROWS = ("", "+offsets", "+gate", "+gate+offsets", "+linear", "+linear+gate")
 
 

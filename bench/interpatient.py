@@ -51,12 +51,8 @@ from ecgnet.models.checkpoint import load_checkpoint
 from ecgnet.runtime import configure_process
 from ecgnet.serving.inference import Predictor
 from ecgnet.signals.fibrillation import gate_premature
-from ecgnet.training.crossval import (
-    fit_class_offsets,
-    linear_expert,
-    pooled_checkpoint,
-    train_folds,
-)
+from ecgnet.training.assemble import combined_checkpoint
+from ecgnet.training.crossval import fit_class_offsets, linear_expert, train_folds
 from ecgnet.training.reporting import make_run_dir
 from ecgnet.training.trainer import train
 
@@ -163,7 +159,7 @@ def run_cv_variant(name: str, seed: int, args) -> None:
     averaged = load_checkpoint(folds["run_dir"] / "best.pt")
     ensemble = Predictor(averaged, "cpu", source="ensemble")
     linear = linear_expert(full, np.arange(len(full)), cfg, data, averaged["recipe"])
-    pooled = Predictor(pooled_checkpoint([averaged, linear], ["ensemble", "linear"]), "cpu", source="pooled")
+    pooled = Predictor(combined_checkpoint([averaged, linear], ["ensemble", "linear"], "product"), "cpu", source="pooled")
     annotated, found = cv_probabilities(ensemble, members, pooled, test, detected, test.irregular, offsets, gate_offsets)
     result = {"variant": f"{name}+cv{args.cv}", "seed": seed, "best_epochs": [c["epoch"] for c in folds["members"]],
               "wall_s": round(time.perf_counter() - start, 1), "offsets": offsets.round(2).tolist(),

@@ -29,7 +29,7 @@ _EXPORTS = {
     "data.prepare": ("prepare",),
     "signals.preprocess": ("cut_detected_beats", "detect_r_peaks"),
     "signals.records": ("Recording", "read_recording"),
-    "training.trainer": ("train",),
+    "training.runs": ("train",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .constants import DEVICES, TASKS
 from .errors import EcgnetError
-from .models.registry import ASSEMBLED, MODELS
+from .models import is_assembled, list_models
 
 MODES = ("scratch", "frozen", "finetune")
 IMBALANCE = ("none", "class_weights", "sqrt_class_weights", "balanced_sampling")
@@ -50,7 +50,8 @@ class Config:
     imbalance: str = _key("none", "Class-imbalance handling: 'none', 'class_weights' (inverse-frequency loss weights), 'sqrt_class_weights' (their square root: half way on a log scale) or 'balanced_sampling'.")
     class_weight_cap: float = _key(0.0, "With 'class_weights' or 'sqrt_class_weights': no class weighs more than this many times the most frequent class (0 = no cap). A class of a few beats from one or two patients (MIT-BIH DS1's F and Q) otherwise outweighs all the normal beats.")
     focal_gamma: float = _key(0.0, "Focal loss (Lin et al. 2017): each beat's cross-entropy is scaled by (1 - p_true) ** focal_gamma, so that beats already classified well weigh less (2 is the usual value); combines with the class weights of 'imbalance'. 0 = plain cross-entropy.")
-    linear_expert: bool = _key(False, "With --folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.models.linear) on the training beats (not the detections that match no annotated beat, which prepare --unmatched q labels Q) and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.models.pooling); the ensemble alone is kept as ensemble.pt.")
+    folds: int = _key(0, "0: one run, validated on val_fraction of the training file. K >= 2: K runs, each validated on its own K-th of the patients (needs the records 'ecgnet prepare' writes; resident data), saved as <run>/fold<F> and combined into <run>/best.pt, the mean of their probabilities (ecgnet.training.crossval).")
+    linear_expert: bool = _key(False, "With folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.models.linear) on the training beats (not the detections that match no annotated beat, which prepare --unmatched q labels Q) and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.models.combined); the ensemble alone is kept as ensemble.pt.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
@@ -78,10 +79,10 @@ class Config:
                 setattr(self, f.name, value)
             if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
                 raise bad(f.name, f"must be of type {want.__name__}, got {value!r}")
-        if self.model in ASSEMBLED:
+        if is_assembled(self.model):
             raise bad("model", f"'{self.model}' is not trained by itself: train one model with --folds K (ecgnet train) to get "
                                "the ensemble of its K folds, with linear_expert=true also pooled with the linear model (linear_rr)")
-        choices = {"task": tuple(TASKS), "model": tuple(MODELS), "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE,
+        choices = {"task": tuple(TASKS), "model": tuple(list_models()), "mode": MODES, "device": DEVICES, "imbalance": IMBALANCE,
                    "split_by": SPLIT_BY}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -119,7 +120,16 @@ class Config:
             raise bad("pretrained", f"is empty but mode is '{self.mode}'; give the MIT-BIH model (--pretrained mitbih, or a checkpoint path) or use mode 'scratch'")
         if self.mode != "scratch" and self.task != "ptbdb":
             raise bad("mode", f"'{self.mode}' is for transfer to task 'ptbdb', but task is '{self.task}'")
+        self._check_folds(bad)
         return self
+
+    def _check_folds(self, bad) -> None:
+        if self.folds == 1 or self.folds < 0:
+            raise bad("folds", f"must be 0 (one run) or K >= 2 (K folds of patients, --folds K), got {self.folds}")
+        if self.folds and self.store:
+            raise bad("folds", "trains on resident data (data_dir), not on a store; unset 'store'")
+        if self.linear_expert and not self.folds:
+            raise bad("linear_expert", "pools the ensemble of cross-validation folds with the linear model: set folds (--folds K)")
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(Config))

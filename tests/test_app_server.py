@@ -6,7 +6,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import ENV, ROOT, alive, descendants, free_port, port_open, start_app
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,6 @@ import shutil
 import time
 
 import pytest
-
 from helpers import ROOT, alive, descendants, free_port, port_open, start_app
 
 pytestmark = pytest.mark.slow

@@ -3,13 +3,7 @@ import json
 import pytest
 from helpers import ROOT
 
-from ecgnet.config import (
-    Config,
-    config_from_dict,
-    config_markdown,
-    load_config,
-    parse_override,
-)
+from ecgnet.config import Config, config_from_dict, config_markdown, load_config, parse_override
 from ecgnet.errors import EcgnetError
 from ecgnet.training.tune import load_space
 

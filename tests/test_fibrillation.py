@@ -5,12 +5,7 @@ import wfdb
 from helpers import FIXTURES
 
 from ecgnet.constants import MITBIH, PTBDB
-from ecgnet.signals.fibrillation import (
-    WINDOW_INTERVALS,
-    TrailingIrregularity,
-    gate_premature,
-    irregular_rhythm,
-)
+from ecgnet.signals.fibrillation import WINDOW_INTERVALS, TrailingIrregularity, gate_premature, irregular_rhythm
 from ecgnet.signals.records import AAMI_CLASS, read_beat_annotations
 from ecgnet.signals.rhythm import rhythm_features
 

@@ -1,4 +1,4 @@
-"""The linear rhythm model (``ecgnet.models.linear``) and pooling it with the folds' ensemble (``ecgnet.models.pooling``),
+"""The linear rhythm model (``ecgnet.models.linear``) and pooling it with the folds' ensemble (``ecgnet.models.combined``, the product rule),
 on real MIT-BIH excerpts."""
 import json
 import shutil
@@ -15,23 +15,18 @@ from ecgnet.constants import TASKS
 from ecgnet.data.datasets import BUNDLED_DIR, load_files, read_index, read_recipe
 from ecgnet.errors import EcgnetError
 from ecgnet.models.checkpoint import load_checkpoint
-from ecgnet.models.ensemble import Ensemble
+from ecgnet.models.combined import Combined
 from ecgnet.models.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
 from ecgnet.models.linear import MIN_CLASS_BEATS, fit_linear
-from ecgnet.models.pooling import Pooled
 from ecgnet.models.registry import create_model
 from ecgnet.serving.inference import Predictor
 from ecgnet.signals.rhythm import rhythm_inputs
-from ecgnet.training.crossval import (
-    linear_checkpoint,
-    matched_rows,
-    pooled_checkpoint,
-    train_folds,
-)
+from ecgnet.training.assemble import combined_checkpoint, linear_checkpoint
+from ecgnet.training.crossval import matched_rows, train_folds
 
 MITBIH = TASKS["mitbih"]
 FOLDS = dict(model="kachuee_rrt", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights",
-             linear_expert=True)
+             folds=2, linear_expert=True)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +60,10 @@ def test_the_linear_model_is_its_logistic_regression(data, interpatient_data):
 def test_pooling_is_the_normalised_product_of_the_experts():
     torch.manual_seed(0)
     experts = [create_model("kachuee_rrt", 5), create_model("kachuee_rr", 5)]
-    model = Pooled(5, [{"model_name": "kachuee_rrt", "model_args": experts[0].model_args},
-                       {"model_name": "kachuee_rr", "model_args": experts[1].model_args}]).eval()
+    model = Combined(5, [{"model_name": "kachuee_rrt", "model_args": experts[0].model_args},
+                         {"model_name": "kachuee_rr", "model_args": experts[1].model_args}], "product").eval()
     for k, e in enumerate(experts):
-        model.experts[k].load_state_dict(e.state_dict())
+        model.members[k].load_state_dict(e.state_dict())
     model.temperatures.copy_(torch.tensor([0.8, 1.5]))
     x, r = torch.rand(16, 2, 187), torch.randn(16, 5)
     with torch.no_grad():
@@ -81,7 +76,7 @@ def test_pooling_is_the_normalised_product_of_the_experts():
 
 def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled_run, data, interpatient_data):
     best, ensemble, linear = (load_checkpoint(pooled_run / f) for f in ("best.pt", "ensemble.pt", "linear.pt"))
-    assert (best["model_name"], ensemble["model_name"], linear["model_name"]) == ("pooled", "ensemble", "linear_rr")
+    assert (best["model_name"], ensemble["model_name"], linear["model_name"]) == ("combined", "combined", "linear_rr")
     assert linear["split"]["n_train"] == len(data) and best["split"]["val_records"] == ensemble["split"]["val_records"]
     assert not load_checkpoint(pooled_run / "fold0" / "best.pt")["config"]["linear_expert"]   # members are plain runs
     assert best["config"]["linear_expert"] and best["config"]["run_name"] == "cv2"
@@ -149,11 +144,12 @@ def test_a_pooled_model_labels_a_record_and_exports_with_parity(pooled_run, tmp_
 
 def test_pooled_experts_must_classify_the_same_beats(pooled_run, quick_run):
     ensemble, other = load_checkpoint(pooled_run / "ensemble.pt"), load_checkpoint(quick_run / "best.pt")
-    with pytest.raises(EcgnetError, match="pooling needs 2 or more trained models, got 1"):
-        pooled_checkpoint([ensemble], ["e"])
+    with pytest.raises(EcgnetError, match="combining needs 2 or more trained models, got 1"):
+        combined_checkpoint([ensemble], ["e"], "product")
     other["task"] = "ptbdb"
-    with pytest.raises(EcgnetError, match="^q: its task 'ptbdb' differs from e's 'mitbih'; pooled models must classify"):
-        pooled_checkpoint([ensemble, other], ["e", "q"])
+    with pytest.raises(EcgnetError, match="^q: its task 'ptbdb' differs from e's 'mitbih'; models combined by their product "
+                                          "must be of one task and beat recipe"):
+        combined_checkpoint([ensemble, other], ["e", "q"], "product")
 
 
 def test_the_linear_model_needs_rhythm_and_two_classes(data):
@@ -178,9 +174,9 @@ def records_without_rhythm(interpatient_data, tmp_path_factory):
 
 @pytest.mark.parametrize("args, expect", [
     (["--folds", "2", "--data-dir", "NO_RHYTHM"], "linear_expert reads each beat's rhythm, which these beats do not carry"),
-    (["--data-dir", "NO_RHYTHM"], "linear_expert pools the ensemble of cross-validation folds with the linear model: add --folds K"),
+    (["--data-dir", "NO_RHYTHM"], "key 'linear_expert' pools the ensemble of cross-validation folds with the linear model: set folds (--folds K)"),
     (["--set", "model=linear_rr"], "'linear_rr' is not trained by itself"),
-    (["--set", "model=pooled"], "'pooled' is not trained by itself"),
+    (["--set", "model=combined"], "'combined' is not trained by itself"),
 ])
 def test_bad_linear_expert_requests_are_one_line_exit_2(records_without_rhythm, tmp_path, capsys, args, expect):
     args = [str(records_without_rhythm) if a == "NO_RHYTHM" else a for a in args]
@@ -192,16 +188,16 @@ def test_bad_linear_expert_requests_are_one_line_exit_2(records_without_rhythm, 
 
 def test_a_pooled_models_fast_path_and_frozen_graph_match_plain(data):
     torch.manual_seed(0)
-    cnn = Ensemble(5, "kachuee_rrt", create_model("kachuee_rrt", 5).model_args, 2)
+    cnn = Combined(5, [{"model_name": "kachuee_rrt", "model_args": create_model("kachuee_rrt", 5).model_args}] * 2, "mean")
     linear = fit_linear(data)
-    model = Pooled(5, [{"model_name": "ensemble", "model_args": cnn.model_args},
-                       {"model_name": "linear_rr", "model_args": linear.model_args}]).eval()
-    model.experts[0].load_state_dict(cnn.state_dict())
-    model.experts[1].load_state_dict(linear.state_dict())
+    model = Combined(5, [{"model_name": "combined", "model_args": cnn.model_args},
+                         {"model_name": "linear_rr", "model_args": linear.model_args}], "product").eval()
+    model.members[0].load_state_dict(cnn.state_dict())
+    model.members[1].load_state_dict(linear.state_dict())
     model.temperatures.copy_(torch.tensor([1.3, 1.0]))
-    assert uses_cpu_fast_path(model) and not uses_cpu_fast_path(Pooled(5, [
+    assert uses_cpu_fast_path(model) and not uses_cpu_fast_path(Combined(5, [
         {"model_name": "gru", "model_args": create_model("gru", 5).model_args},
-        {"model_name": "linear_rr", "model_args": linear.model_args}]))
+        {"model_name": "linear_rr", "model_args": linear.model_args}], "product"))
     x, r = torch.rand(256, 2, 187), torch.randn(256, 5)
     with torch.no_grad():
         plain = model(x, r)

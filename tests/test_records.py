@@ -9,12 +9,7 @@ from wfdb import processing
 
 from ecgnet.data.beatfiles import read_beats
 from ecgnet.errors import EcgnetError
-from ecgnet.signals.preprocess import (
-    detect_r_peaks,
-    resample,
-    rescale_positions,
-    segment_beats,
-)
+from ecgnet.signals.preprocess import detect_r_peaks, resample, rescale_positions, segment_beats
 from ecgnet.signals.records import read_beat_annotations, read_recording, read_wfdb
 
 REC_208 = FIXTURES / "mitdb" / "208"  # first minute: N, V and F beats

@@ -10,14 +10,7 @@ from helpers import FIXTURES, ecgnet, train_small
 from sklearn.metrics import confusion_matrix
 
 from ecgnet.constants import TASKS
-from ecgnet.data.datasets import (
-    BUNDLED_DIR,
-    group_split,
-    load_files,
-    load_splits,
-    patients_of,
-    read_index,
-)
+from ecgnet.data.datasets import BUNDLED_DIR, group_split, load_files, load_splits, patients_of, read_index
 from ecgnet.errors import EcgnetError
 from ecgnet.models.checkpoint import save_checkpoint
 from ecgnet.models.fastpath import CPUForward, freeze_for_cpu
@@ -25,12 +18,7 @@ from ecgnet.models.registry import create_model
 from ecgnet.serving.inference import Predictor
 from ecgnet.signals.fibrillation import gate_premature, irregular_rhythm
 from ecgnet.signals.records import read_beat_annotations
-from ecgnet.signals.rhythm import (
-    RHYTHM_FEATURES,
-    check_rhythm,
-    rhythm_features,
-    rhythm_inputs,
-)
+from ecgnet.signals.rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_features, rhythm_inputs
 from ecgnet.training.evaluation import evaluate
 
 MITDB = FIXTURES / "mitdb"
@@ -194,12 +182,7 @@ def test_predict_record_with_a_rhythm_model(interpatient_data, tmp_path, capsys)
 
 
 def test_wider_window_keeps_the_samples_before_r():
-    from ecgnet.signals.preprocess import (
-        minmax,
-        resample,
-        rescale_positions,
-        segment_beats,
-    )
+    from ecgnet.signals.preprocess import minmax, resample, rescale_positions, segment_beats
     from ecgnet.signals.records import read_wfdb
     rec = read_wfdb(MITDB / "209")
     samples, _ = read_beat_annotations(MITDB / "209")

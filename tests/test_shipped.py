@@ -7,12 +7,7 @@ import pytest
 from helpers import FIXTURES, SAMPLES, ecgnet
 
 from ecgnet.constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL
-from ecgnet.models.pretrained import (
-    WEIGHTS_DIR,
-    load_model_file,
-    resolve_checkpoint,
-    shipped_models,
-)
+from ecgnet.models.pretrained import WEIGHTS_DIR, load_model_file, resolve_checkpoint, shipped_models
 from ecgnet.serving.inference import Predictor
 from ecgnet.serving.shipping import bundled_figures
 
@@ -20,9 +15,11 @@ SHIPPED = ("mitbih", "mitbih-rr", "ptbdb-mi")
 
 
 def networks(model_args: dict) -> int:
-    """How many networks a model's weights hold: an ensemble ships each member's, a pooled model each expert's."""
-    if "experts" in model_args:
-        return sum(networks(e["model_args"]) for e in model_args["experts"])
+    """How many networks a model's weights hold: a combined model ships each member's (cards written by ecgnet <= 0.3
+    name an ensemble's members by their number, a pooled model's by 'experts')."""
+    parts = model_args.get("members") or model_args.get("experts")
+    if parts:
+        return sum(networks(m["model_args"]) for m in parts)
     return model_args.get("n_members", 1)
 
 

@@ -11,11 +11,7 @@ from ecgnet.data.augment import augment_beats, epoch_batches
 from ecgnet.data.beatfiles import read_beats
 from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
-from ecgnet.models.checkpoint import (
-    load_checkpoint,
-    model_from_checkpoint,
-    save_checkpoint,
-)
+from ecgnet.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ecgnet.models.fastpath import freeze_for_cpu
 from ecgnet.models.model import ECGNet
 from ecgnet.runtime import configure_process

@@ -15,13 +15,7 @@ from helpers import ENV, ROOT, ecgnet
 from ecgnet.config import Config
 from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
-from ecgnet.training.tune import (
-    base_values,
-    history_figure,
-    load_space,
-    open_study,
-    tune,
-)
+from ecgnet.training.tune import base_values, history_figure, load_space, open_study, tune
 
 SPACE = {"lr": {"type": "categorical", "choices": [1e-7, 0.003]}, "ema_decay": {"type": "categorical", "choices": [0.0, 0.99]}}
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from ecgnet.cli import configure_logging
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.data.prepare import prepare
-from ecgnet.models.pooling import POOLED
 from ecgnet.models.pretrained import WEIGHTS_DIR
 from ecgnet.runtime import configure_process
 from ecgnet.serving.shipping import ship
@@ -45,7 +44,7 @@ MODELS = {
                         "test split were seen in training; split by patient the same recipe scores far lower (docs/experiments.md).",
     },
     "mitbih-rr": {
-        "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide", "folds": 5,
+        "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide",
         "train_data": "ds-wide-gqrs",
         "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
         "description": "Rhythm-aware 5-class beat classifier for new patients: 5 networks, each reading the beat cut 0.25 s before "
@@ -61,11 +60,11 @@ MODELS = {
 
 
 def train_model(name: str, spec: dict, data_dir: Path) -> Path:
-    """Train one shipped model (with "folds": the ensemble of that many folds of patients) -> its run dir."""
+    """Train one shipped model (with the config's "folds": the ensemble of that many folds of patients) -> its run dir."""
     cfg = config_from_dict({"data_dir": str(data_dir), "run_name": f"shipped-{name}"} | spec.get("set", {}),
                            source="make_weights", base=load_config(ROOT / spec["config"]))
-    if "folds" in spec:
-        return train_folds(cfg, spec["folds"], overwrite=True)["run_dir"]
+    if cfg.folds:
+        return train_folds(cfg, cfg.folds, overwrite=True)["run_dir"]
     return train(cfg, overwrite=True)["run_dir"]
 
 
@@ -73,7 +72,7 @@ def training_line(card: dict) -> str:
     """How a shipped model was trained, for its card: one run, or an ensemble's folds."""
     split = card["split"]
     files = ", ".join(f"`{k}` (SHA-256 `{v[:16]}…`)" for k, v in card["training_data"]["sha256"].items())
-    if card["model_name"] == POOLED:
+    if card["model_args"].get("rule") == "product":
         return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats), each member "
                 f"validated on its fold's patients ({'; '.join(', '.join(v) for v in split['val_records'])}); their ensemble "
                 f"pooled with the linear model fitted on the same beats but the detections that match no annotated beat "

@@ -25,15 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import (
-    BACKENDS,
-    DEFAULT_DETECTOR,
-    DEFAULT_MODEL,
-    DEFAULT_RECORD_MODEL,
-    DETECTORS,
-    DEVICES,
-    ONNX_SUFFIX,
-)
+from ..constants import BACKENDS, DEFAULT_DETECTOR, DEFAULT_MODEL, DEFAULT_RECORD_MODEL, DETECTORS, DEVICES, ONNX_SUFFIX
 
 HELP = "label beat files or whole recordings"
 

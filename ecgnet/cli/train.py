@@ -25,7 +25,7 @@ DEFAULT_CONFIG = Path("config") / "config.json"
 
 # CLI flag -> config key, for the keys people change most.
 OVERRIDES = {"data_dir": str, "epochs": int, "batch_size": int, "lr": float, "seed": int, "run_name": str,
-             "device": str, "task": str, "mode": str, "pretrained": str, "log_dir": str, "imbalance": str}
+             "device": str, "task": str, "mode": str, "pretrained": str, "log_dir": str, "imbalance": str, "folds": int}
 RESUMABLE = {"epochs", "device", "data_dir", "store"}
 
 
@@ -38,8 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt, with its own config")
     p.add_argument("--overwrite", action="store_true", help="reuse an existing run directory, deleting its files "
                                                              "(with --folds: keeping folds finished with the same config)")
-    p.add_argument("--folds", type=int, metavar="K", help="train K models, each validated on its own K-th of the patients, "
-                                                         "and save their ensemble as <run>/best.pt (members in <run>/fold<F>)")
     p.add_argument("--summary", action="store_true", help="print the model summary (torchsummary) and exit")
     p.add_argument("--no-test", action="store_true", help="skip the test-set evaluation after training")
 
@@ -90,36 +88,26 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import configure_process
     from ..training.evaluation import evaluate
     from ..training.reporting import write_test_report
-    from ..training.trainer import train, training_splits
+    from ..training.runs import train
 
-    if args.folds is not None and (args.resume or args.folds < 2):
-        raise EcgnetError("--folds K needs K >= 2 and a fresh run (members cannot be resumed); drop --resume or --folds")
-    if args.folds and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise EcgnetError("--folds trains its members one after another in one process; run it without torchrun")
     resume = load_checkpoint(Path(args.resume) / "last.pt") if args.resume else None
     cfg = resolve_config(args, resume)
     if args.summary:
         print_summary(cfg)
         return 0
-    if cfg.linear_expert and not args.folds:
-        raise EcgnetError("linear_expert pools the ensemble of cross-validation folds with the linear model: add --folds K")
     configure_process(cfg.num_threads, cfg.device)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone speaks and tests
     if not main_rank:
         logging.getLogger("ecgnet").setLevel(logging.WARNING)
     try:
-        if args.folds:
-            from ..training.crossval import train_folds
-            run_dir, data_dir = train_folds(cfg, args.folds, reuse=args.overwrite)["run_dir"], None
-        else:
-            splits = training_splits(cfg)
-            run_dir, data_dir = train(cfg, splits, args.resume, resume, overwrite=args.overwrite)["run_dir"], splits.data_dir
+        summary = train(cfg, args.resume, resume, overwrite=args.overwrite)
     except TrainingInterrupted as e:
-        e.resume_command = (f"{args.prog} --resume {e.run_dir}" if not args.folds else
+        e.resume_command = (f"{args.prog} --resume {e.run_dir}" if not cfg.folds else
                             "the same command with --overwrite (folds already finished with the same config are kept)")
         raise
     if not args.no_test and main_rank:
-        metrics = evaluate(run_dir / "best.pt", data_dir, cfg.device, cfg.eval_batch_size)
+        run_dir = summary["run_dir"]
+        metrics = evaluate(run_dir / "best.pt", summary["data_dir"], cfg.device, cfg.eval_batch_size)
         write_test_report(metrics, run_dir)
         print(f"\nTest set ({metrics['n']} beats, {metrics['data_dir']}):\n" + format_report(metrics))
         print(f"\nwrote {run_dir}/metrics.json and confusion_matrix.png; TensorBoard: tensorboard --logdir {cfg.log_dir}")

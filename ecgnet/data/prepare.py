@@ -28,21 +28,8 @@ from ..atomic import atomic_write
 from ..checksums import write_sums
 from ..constants import MITBIH, PTBDB, SAMPLE_RATE, Task
 from ..errors import EcgnetError
-from ..signals.preprocess import (
-    detect_r_peaks,
-    paper_r_peaks,
-    resample,
-    rescale_positions,
-    segment_beats,
-)
-from ..signals.records import (
-    DS1,
-    DS2,
-    MITDB_RECORDS,
-    diagnosis,
-    read_beat_annotations,
-    read_wfdb,
-)
+from ..signals.preprocess import detect_r_peaks, paper_r_peaks, resample, rescale_positions, segment_beats
+from ..signals.records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
 from ..signals.rhythm import RHYTHM_FEATURES, rhythm_features
 from .beatfiles import write_beats_csv
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..constants import BEAT_LENGTH
 from .model import BeatClassifier
+from .registry import register_model
 
 
 class DenseHead(BeatClassifier):
@@ -37,6 +38,7 @@ class DenseHead(BeatClassifier):
                              nn.Linear(self.head_hidden, n_classes))
 
 
+@register_model("cnn_lstm")          # two convolutions + LSTM
 class CNNLSTM(DenseHead):
     """Conv1d 64 k5 -> ReLU -> pool 2 -> Conv1d 64 k5 -> ReLU -> pool 2 -> LSTM(hidden) -> last state -> FC."""
 
@@ -54,6 +56,7 @@ class CNNLSTM(DenseHead):
         return last[-1]
 
 
+@register_model("gru")               # a recurrent baseline
 class GRUNet(DenseHead):
     """A 2-layer GRU over frames of ``frame`` samples (the beat zero-padded to a whole number of frames)."""
 
@@ -78,6 +81,7 @@ class ConvBlock(nn.Sequential):
         super().__init__(nn.Conv1d(c_in, c_out, 5, padding=2, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(), nn.MaxPool1d(2))
 
 
+@register_model("cnn_bilstm_attn")   # conv blocks + BiLSTM + attention pooling
 class CNNBiLSTMAttention(DenseHead):
     """3 conv blocks (width, 2 width, 2 width) -> BiLSTM(2 width per direction) -> additive attention pooling -> FC."""
 

@@ -1,11 +1,8 @@
 """Checkpoints: plain dicts (model args + weights + config + step), saved atomically, loaded safely.
 
-Schema (``format_version`` 1): kind, format_version, versions, task, class_names,
-model_args, model (the evaluated weights: the moving average when enabled),
-train_model (raw weights or None), config, epoch, step, optimizer, scheduler,
-generator, train_state, history, val_metrics, pretrained, split, in best.pt
-calibration (the temperature fitted on the validation split, ``ecgnet.training.calibration``), and
-checksum: a SHA-256 over all of the above, written at save and verified at every load.
+The schema is code: ``new_checkpoint`` builds every checkpoint (the trainer's last.pt / best.pt, combined
+and linear models, a model file read back), and its docstring names each entry. ``save_checkpoint`` adds
+``checksum``, a SHA-256 over all other entries, which every load verifies.
 """
 from __future__ import annotations
 
@@ -22,14 +19,47 @@ import torch
 from .. import __version__
 from ..atomic import atomic_write
 from ..errors import EcgnetError
+from .combined import upgrade_assembled
 from .model import BeatClassifier
-from .registry import ASSEMBLED, model_class
+from .registry import is_assembled, model_class
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CHECKPOINT_KIND = "ecgnet-checkpoint"
 HEAD_PREFIX = "head."  # every registered model keeps its head here; the rest is the trunk
+
+
+# Entries only some checkpoints hold: the training state of a resumable run, and the parts of a combined model.
+RESUME_KEYS = ("optimizer", "scheduler", "generator", "train_state", "history")
+OPTIONAL_KEYS = (*RESUME_KEYS, "members", "card")
+
+
+def new_checkpoint(task: str, class_names: list[str], model_name: str, model_args: dict, weights: dict, config: dict,
+                   recipe: dict, split: dict, *, epoch: int = 0, step: int = 0, train_model: dict | None = None,
+                   val_metrics: dict | None = None, pretrained: str | None = None, calibration: dict | None = None,
+                   **optional) -> dict:
+    """A checkpoint dict (``format_version`` 1). Its entries:
+
+    kind, format_version, versions (of ecgnet and the libraries that wrote it); task and class_names;
+    model_name (the registry's) and model_args, which rebuild the model; model: the evaluated weights (the
+    moving average when enabled); train_model: the raw weights or None; config (every key); recipe (how the
+    beats were cut, ``ecgnet.data.datasets.PAPER_RECIPE``); split (data_dir, seed, fractions, val_records,
+    sizes, test_indices for PTB); epoch and step; val_metrics; pretrained (the trunk's source); calibration
+    (best.pt and assembled models: the temperature, ``ecgnet.training.calibration``) when given; and the
+    ``OPTIONAL_KEYS`` passed: optimizer, scheduler, generator, train_state and history of a resumable run,
+    members (the parts of a combined model), card (a model file's JSON card).
+    """
+    unknown = set(optional) - set(OPTIONAL_KEYS)
+    if unknown:
+        raise ValueError(f"not checkpoint entries: {', '.join(sorted(unknown))}")
+    ckpt = {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(), "task": task,
+            "class_names": list(class_names), "model_name": model_name, "model_args": model_args, "model": weights,
+            "train_model": train_model, "config": config, "epoch": epoch, "step": step, "val_metrics": val_metrics,
+            "pretrained": pretrained, "recipe": recipe, "split": split}
+    if calibration is not None:
+        ckpt["calibration"] = calibration
+    return ckpt | optional
 
 
 def library_versions() -> dict:
@@ -104,7 +134,16 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise EcgnetError(f"checkpoint {path} has format version {version}, newer than this ecgnet understands ({FORMAT_VERSION}); upgrade ecgnet")
     verify_checksum(ckpt, path)
-    return ckpt
+    return upgrade(ckpt)
+
+
+def upgrade(ckpt: dict) -> dict:
+    """A checkpoint or model file of an older ecgnet as this one reads it: its ``ensemble`` or ``pooled`` model
+    as the ``combined`` model it is now (same weights, renamed)."""
+    if "model_args" not in ckpt or "model" not in ckpt:
+        return ckpt
+    name, args, weights = upgrade_assembled(ckpt.get("model_name", "kachuee"), ckpt["model_args"], ckpt["model"])
+    return ckpt if args is ckpt["model_args"] else ckpt | {"model_name": name, "model_args": args, "model": weights}
 
 
 def verify_checksum(ckpt: dict, path: Path) -> None:
@@ -138,7 +177,7 @@ def load_trunk(model: BeatClassifier, ckpt: dict, source: str) -> None:
     if ckpt.get("task") != "mitbih":
         raise EcgnetError(f"pretrained checkpoint {source} is a '{ckpt.get('task')}' model, not an MIT-BIH trunk; pass a checkpoint trained with task 'mitbih'")
     theirs = ckpt.get("model_args", {})
-    if ckpt.get("model_name") in ASSEMBLED:
+    if is_assembled(ckpt.get("model_name", "kachuee")):
         raise EcgnetError(f"pretrained checkpoint {source} holds a '{ckpt.get('model_name')}' model, not one trained net; "
                           "pass one member's best.pt (its fold<F>/best.pt) as the trunk")
     if not isinstance(model, model_class(ckpt.get("model_name", "kachuee"))):

@@ -21,10 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..constants import BEAT_LENGTH
-from .ensemble import Ensemble
 from .linear import RhythmLinear
-from .model import ECGNet
-from .pooling import Pooled
+from .model import BeatClassifier, ECGNet
 
 FROZEN_MIN_BEATS = 64   # below this, the eager model answers sooner
 FROZEN_CHUNK = 256      # the batch the frozen graph is traced and run at
@@ -107,33 +105,30 @@ def _features(net: ECGNet, x: torch.Tensor, rhythm: torch.Tensor | None, trainin
     return net.join_rhythm(h.flatten(1), rhythm)  # flatten follows the logical (C, 1, L) order
 
 
-def uses_cpu_fast_path(model: nn.Module) -> bool:
-    """Whether this module applies to ``model``: the paper's conv layout, alone or as every member of an ensemble,
-    and pooled models whose experts are those or the linear model (which runs as it is)."""
-    if isinstance(model, Pooled):
-        return all(uses_cpu_fast_path(m) or isinstance(m, RhythmLinear) for m in model.experts)
-    return isinstance(model, ECGNet) or (isinstance(model, Ensemble) and all(isinstance(m, ECGNet) for m in model.members))
+def uses_cpu_fast_path(model: BeatClassifier) -> bool:
+    """Whether this module applies to ``model``: the paper's conv layout, alone or combined with more of it and with
+    the linear model (which runs as it is)."""
+    if isinstance(model, ECGNet):
+        return True
+    parts = model.submodels()
+    return bool(parts) and all(uses_cpu_fast_path(m) or isinstance(m, RhythmLinear) for m in parts)
 
 
-def _logits(net: nn.Module, x: torch.Tensor, rhythm: torch.Tensor | None, training: bool) -> torch.Tensor:
+def _logits(net: BeatClassifier, x: torch.Tensor, rhythm: torch.Tensor | None, training: bool) -> torch.Tensor:
     """``net``'s logits with every ECGNet in it on the 2-D layout."""
-    if isinstance(net, Pooled):
-        return net.forward_head(net.forward_features(x, rhythm, run=lambda m, x, r: _logits(m, x, r, training)))
-    if isinstance(net, Ensemble):
-        return net.forward_head(torch.stack([_features(m, x, rhythm, training) for m in net.members], 1))
     if isinstance(net, ECGNet):
         return net.forward_head(_features(net, x, rhythm, training))
-    return net(x, rhythm)
+    return net.forward_with(x, rhythm, run=lambda m, x, r: _logits(m, x, r, training))
 
 
 class CPUForward(nn.Module):
-    """The forward of an ECGNet (an ensemble of them, a pooled model) in the 2-D layout; shares ``net``'s parameters.
+    """The forward of an ECGNet (or a model combining them) in the 2-D layout; shares ``net``'s parameters.
 
     Follows ``net``'s train/eval mode. Off the CPU, or without gradients in train mode,
     it is ``net``'s own forward.
     """
 
-    def __init__(self, net: ECGNet | Ensemble | Pooled) -> None:
+    def __init__(self, net: BeatClassifier) -> None:
         super().__init__()
         self.net = net
 
@@ -145,7 +140,7 @@ class CPUForward(nn.Module):
         return _logits(net, x, rhythm, training)
 
 
-def freeze_for_cpu(model: ECGNet | Ensemble | Pooled) -> torch.jit.ScriptModule:
+def freeze_for_cpu(model: BeatClassifier) -> torch.jit.ScriptModule:
     """A traced, frozen copy of ``model`` in the 2-D layout, for CPU inference.
 
     TorchScript is in maintenance mode upstream but is still the path whose freezing

@@ -4,7 +4,7 @@ Multinomial logistic regression (class-balanced, L2) on each beat's rhythm input
 (``ecgnet.signals.rhythm.rhythm_inputs``) and every ``step``-th sample of the beat, standardised
 on the training beats: the classic inter-patient recipe (de Chazal et al. 2004 use linear
 discriminants on R-R intervals and morphology). On its own it over-calls S on new patients;
-pooled with the CNN (``ecgnet.models.pooling``) it supplies what the CNN underuses, the rhythm,
+pooled with the CNN (``ecgnet.models.combined``) it supplies what the CNN underuses, the rhythm,
 with a bias that does not learn the training patients. Registered as ``linear_rr``; fitted by
 ``fit_linear`` (sklearn's lbfgs), never by the trainer, and run as a torch module like the others.
 """
@@ -20,6 +20,7 @@ from ..constants import BEAT_LENGTH
 from ..data.datasets import BeatDataset
 from ..errors import EcgnetError
 from .model import BeatClassifier
+from .registry import register_model
 
 LINEAR = "linear_rr"     # its registry name
 LINEAR_STEP = 9          # every 9th sample: 21 of the beat's 187 (the issue's probe used about 20)
@@ -29,6 +30,7 @@ UNFITTED_LOGIT = -30.0   # alone the model gives it no probability, pooled it ab
 MAX_ITER = 3000
 
 
+@register_model(LINEAR, assembled=True)
 class RhythmLinear(BeatClassifier):
     """Logits = W @ standardised([rhythm inputs, beat[::step]]) + b; ``forward(x, rhythm)`` like ``kachuee_rr``."""
 
@@ -56,9 +58,7 @@ class RhythmLinear(BeatClassifier):
 
 def fit_linear(data: BeatDataset, c: float = LINEAR_C, step: int = LINEAR_STEP) -> RhythmLinear:
     """A ``RhythmLinear`` fitted on ``data`` (beats with rhythm inputs): class-balanced logistic regression."""
-    from sklearn.exceptions import (
-        ConvergenceWarning,  # only fitting needs scikit-learn, not loading or predicting
-    )
+    from sklearn.exceptions import ConvergenceWarning  # only fitting needs scikit-learn, not loading or predicting
     from sklearn.linear_model import LogisticRegression
 
     if not data.has_rhythm:

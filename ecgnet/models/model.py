@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..constants import BEAT_LENGTH
+from ..signals.rhythm import RHYTHM_INPUTS
+from .registry import register_model
 
 
 class ResidualBlock(nn.Module):
@@ -84,6 +86,14 @@ class BeatClassifier(nn.Module):
     def forward(self, x: torch.Tensor, rhythm: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_head(self.forward_features(x, rhythm))
 
+    def submodels(self) -> list[BeatClassifier]:
+        """The trained models this one combines (none for a single net)."""
+        return []
+
+    def forward_with(self, x: torch.Tensor, rhythm: torch.Tensor | None, run) -> torch.Tensor:
+        """The logits, with ``run(model, x, rhythm)`` giving each submodel's logits (a single net runs itself)."""
+        return self(x, rhythm)
+
     def reset_classifier(self, n_classes: int) -> None:
         """Replace the whole head with a freshly initialised one for ``n_classes``.
 
@@ -94,6 +104,9 @@ class BeatClassifier(nn.Module):
         self.head = self._make_head(n_classes).to(next(self.parameters()).device)
 
 
+@register_model("kachuee_rrt", rhythm_dim=len(RHYTHM_INPUTS), template=True)  # + the beat's record template
+@register_model("kachuee_rr", rhythm_dim=len(RHYTHM_INPUTS))   # the same trunk + rhythm features in the head
+@register_model("kachuee")                                      # the paper's net (Fig. 2), 55,013 parameters
 class ECGNet(BeatClassifier):
     """Kachuee et al. residual CNN: trunk (conv + 5 residual blocks) and a 3-layer FC head.
 

@@ -17,7 +17,7 @@ from ..atomic import write_bytes
 from ..checksums import sha256_bytes
 from ..constants import MODEL_FILE_SUFFIX, ONNX_SUFFIX
 from ..errors import EcgnetError
-from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint
+from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint, upgrade
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 MODEL_FILE_KIND = "ecgnet-model"
@@ -67,8 +67,8 @@ def load_model_file(path: str | Path) -> dict:
     missing = [k for k in ("task", "class_names", "model_args") if k not in card]
     if missing:
         raise EcgnetError(f"model card {path.with_suffix('.json')} lacks {', '.join(missing)}; export the model again")
-    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "model": weights, "card": card,
-            **{k: card[k] for k in CARRIED_KEYS if k in card}}
+    return upgrade({"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "model": weights, "card": card,
+                    **{k: card[k] for k in CARRIED_KEYS if k in card}})
 
 
 def resolve_checkpoint(spec: str | Path) -> dict:

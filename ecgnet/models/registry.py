@@ -1,47 +1,48 @@
-"""The model registry (timm-like): ``create_model(name, n_classes, **kwargs)``, ``list_models()``.
+"""The model registry (timm-like): ``@register_model``, ``create_model(name, n_classes, **kwargs)``, ``list_models()``.
 
-A name maps to a model class and the arguments that make it that model; a checkpoint
-stores the name and the full ``model_args``, so ``model_class(name)(**model_args)``
-rebuilds it. ``bench/models.py`` compares them on one split.
+A model class registers itself under one or more names, each with the arguments that make it that model;
+the registry imports no model. Importing ``ecgnet.models`` imports every model module, so every name is
+registered before any is looked up. A checkpoint stores the name and the full ``model_args``, so
+``model_class(name)(**model_args)`` rebuilds it. Assembled models (combined from trained checkpoints, or
+fitted in closed form) are registered too, but a config cannot train them. ``bench/models.py`` compares
+the trainable ones on one split.
 """
 from __future__ import annotations
 
-from ..signals.rhythm import RHYTHM_INPUTS
-from .baselines import CNNLSTM, CNNBiLSTMAttention, GRUNet
-from .ensemble import ENSEMBLE, Ensemble
-from .linear import LINEAR, RhythmLinear
-from .model import BeatClassifier, ECGNet
-from .pooling import POOLED, Pooled
+from typing import Callable, TypeVar
 
-MODELS: dict[str, tuple[type[BeatClassifier], dict]] = {
-    "kachuee": (ECGNet, {}),                                       # the paper's net (Fig. 2), 55,013 parameters
-    "kachuee_rr": (ECGNet, {"rhythm_dim": len(RHYTHM_INPUTS)}),   # the same trunk + rhythm features in the head
-    "kachuee_rrt": (ECGNet, {"rhythm_dim": len(RHYTHM_INPUTS), "template": True}),  # + the beat's record template
-    "cnn_lstm": (CNNLSTM, {}),                                     # two convolutions + LSTM
-    "gru": (GRUNet, {}),                                           # a recurrent baseline
-    "cnn_bilstm_attn": (CNNBiLSTMAttention, {}),                   # conv blocks + BiLSTM + attention pooling
-}
+Model = TypeVar("Model", bound=type)
+
+_REGISTRY: dict[str, tuple[type, dict, bool]] = {}  # name -> (class, its default arguments, assembled)
 
 
-# Not made by the trainer: checkpoints name them, configs cannot. An ensemble averages trained members and a
-# pooled model multiplies trained experts (ecgnet.training.crossval); the linear model is fitted in closed form (ecgnet.models.linear).
-ASSEMBLED: dict[str, type[BeatClassifier]] = {ENSEMBLE: Ensemble, POOLED: Pooled, LINEAR: RhythmLinear}
+def register_model(name: str, *, assembled: bool = False, **defaults) -> Callable[[Model], Model]:
+    """Class decorator: ``name`` builds the class with ``defaults``; ``assembled`` models are not trained by a config."""
+    def add(cls: Model) -> Model:
+        if name in _REGISTRY and _REGISTRY[name][0] is not cls:
+            raise ValueError(f"model name {name!r} is registered twice ({_REGISTRY[name][0].__name__}, {cls.__name__})")
+        _REGISTRY[name] = (cls, defaults, assembled)
+        return cls
+    return add
 
 
 def list_models() -> list[str]:
     """The models a config can train."""
-    return list(MODELS)
+    return [name for name, (_, _, assembled) in _REGISTRY.items() if not assembled]
 
 
-def model_class(name: str) -> type[BeatClassifier]:
-    """The class of a registered or assembled model name (older checkpoints without a name hold 'kachuee')."""
-    if name in ASSEMBLED:
-        return ASSEMBLED[name]
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
-    return MODELS[name][0]
+def is_assembled(name: str) -> bool:
+    """Whether ``name`` is made from trained checkpoints or fitted in closed form, not trained by a config."""
+    return name in _REGISTRY and _REGISTRY[name][2]
 
 
-def create_model(name: str, n_classes: int, **kwargs) -> BeatClassifier:
+def model_class(name: str) -> type:
+    """The class of a registered model name (older checkpoints without a name hold 'kachuee')."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name][0]
+
+
+def create_model(name: str, n_classes: int, **kwargs):
     """A registered model by name for ``n_classes`` classes; ``kwargs`` override its arguments."""
-    return model_class(name)(n_classes=n_classes, **(MODELS[name][1] | kwargs))
+    return model_class(name)(n_classes=n_classes, **(_REGISTRY[name][1] | kwargs))

@@ -21,13 +21,7 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import resample_poly
 
-from ..constants import (
-    BEAT_LENGTH,
-    DEFAULT_DETECTOR,
-    DETECTORS,
-    SAMPLE_RATE,
-    WINDOW_SECONDS,
-)
+from ..constants import BEAT_LENGTH, DEFAULT_DETECTOR, DETECTORS, SAMPLE_RATE, WINDOW_SECONDS
 from ..errors import EcgnetError
 from .fusion import FUSED_DETECTORS, fuse_detections
 

@@ -7,50 +7,28 @@ out-of-fold predictions cover all training patients, each predicted by a model t
 them. ``fit_class_offsets`` then sets one additive log-probability offset per class on those
 predictions, never looking at the test set: a class-weighted model over-calls the rare classes
 on new patients. Measured on MIT-BIH DS2 they overshoot on averaged models (docs/experiments.md).
-``train_folds`` trains one model per fold and saves them as one averaging model
-(``ecgnet.models.ensemble``): ``ecgnet train --folds K``; with ``linear_expert`` that ensemble is pooled
-with the linear rhythm model fitted on the same beats (``ecgnet.models.linear``, ``ecgnet.models.pooling``).
+``train_folds`` trains one model per fold and saves them as one model combined by the mean
+(``ecgnet.models.combined``): ``folds: K``; with ``linear_expert`` that ensemble is pooled (the product rule)
+with the linear rhythm model fitted on the same beats (``ecgnet.models.linear``).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..config import Config, config_from_dict
 from ..constants import TASKS, Task
-from ..data.datasets import (
-    PAPER_RECIPE,
-    BeatDataset,
-    Splits,
-    holdout,
-    load_files,
-    patients_of,
-    read_recipe,
-    resolve_data_dir,
-)
+from ..data.datasets import BeatDataset, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
 from ..data.prepare import unmatched_label
 from ..errors import EcgnetError
 from ..metrics import macro_f1
-from ..models.checkpoint import (
-    CHECKPOINT_KIND,
-    FORMAT_VERSION,
-    library_versions,
-    load_checkpoint,
-    save_checkpoint,
-    temperature_of,
-)
-from ..models.ensemble import ENSEMBLE, Ensemble
-from ..models.linear import LINEAR, RhythmLinear, fit_linear
-from ..models.model import BeatClassifier
-from ..models.pooling import POOLED, Pooled
-from ..models.registry import ASSEMBLED
-from .calibration import ECE_BINS
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.linear import fit_linear
+from .assemble import combined_checkpoint, linear_checkpoint
 from .reporting import make_run_dir
 from .trainer import train
 
-ALIKE = ("task", "class_names", "model_name", "model_args", "recipe")  # what an ensemble's members share
 PLACE = ("log_dir", "run_name", "val_fraction")  # where a member was written; folds, not val_fraction, pick its validation
 
 OFFSET_GRID = np.linspace(-6.0, 6.0, 121)  # log-probability offsets tried per class (0.1 apart)
@@ -127,8 +105,6 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
     the task's training files).
     """
     task = TASKS[cfg.task]
-    if cfg.store:
-        raise EcgnetError("--folds trains on resident data (data_dir); unset 'store'")
     data_dir = resolve_data_dir(cfg.data_dir, task)
     full = load_files(data_dir, task.train_stems, task)
     if full.records is None:
@@ -145,7 +121,7 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
     run_dir = make_run_dir(cfg, overwrite=reuse or overwrite)
     members, sources = [], []
     for f, (train_rows, val_rows) in enumerate(folds):
-        member = config_from_dict({"log_dir": str(run_dir), "run_name": f"fold{f}", "split_by": "patients", "linear_expert": False},
+        member = config_from_dict({"log_dir": str(run_dir), "run_name": f"fold{f}", "split_by": "patients", "folds": 0, "linear_expert": False},
                                   base=cfg)
         splits = Splits(full.subset(train_rows), full.subset(val_rows), None, data_dir, test_rows, read_recipe(data_dir, task))
         members.append(train_member(member, splits, reuse))
@@ -153,12 +129,12 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
     split = {"data_dir": str(data_dir), "seed": cfg.seed, "split_by": "patients", "folds": k, "test_fraction": cfg.test_fraction,
              "val_records": [m["split"]["val_records"] for m in members], "n_train": len(rows), "n_val": 0,
              "test_indices": None if test_rows is None else test_rows.tolist()}
-    best = ensemble_checkpoint(members, sources, split)
+    best = combined_checkpoint(members, sources, "mean", split)
     if cfg.linear_expert:  # the folds' ensemble pooled with a linear model fitted on their beats that match annotated ones
         linear = linear_expert(full, rows, cfg, data_dir, read_recipe(data_dir, task))
         for name, ckpt in (("ensemble.pt", best), ("linear.pt", linear)):
             save_checkpoint(run_dir / name, ckpt)
-        best = pooled_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], split)
+        best = combined_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], "product", split)
         best["config"] = cfg.to_dict()  # the run's own, with linear_expert, not its first member's
     save_checkpoint(run_dir / "best.pt", best)
     return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
@@ -194,72 +170,3 @@ def train_member(cfg: Config, splits: Splits, reuse: bool) -> dict:
             return load_checkpoint(run_dir / "best.pt")
     train(cfg, splits, make_run_dir(cfg, overwrite=True))
     return load_checkpoint(run_dir / "best.pt")
-
-
-def ensemble_checkpoint(members: list[dict], sources: list[str], split: dict | None = None) -> dict:
-    """One checkpoint that averages ``members`` (checkpoint dicts of alike models; ``sources`` name them in errors).
-
-    Keeps each member's weights and calibration temperature; the ensemble itself is not
-    re-calibrated (no beats are unseen by all members) and carries temperature 1.
-    ``split`` describes how the members were trained (``train_folds``); by default, their own splits.
-    """
-    if len(members) < 2:
-        raise EcgnetError(f"an ensemble needs 2 or more trained models, got {len(members)}; pass several best.pt files")
-    first = members[0]
-    for ckpt, source in zip(members, sources):
-        if ckpt.get("model_name") in ASSEMBLED:
-            raise EcgnetError(f"{source} is assembled ('{ckpt.get('model_name')}') already; pass its members' checkpoints instead")
-        for key in ALIKE:
-            if ckpt.get(key) != first.get(key):
-                raise EcgnetError(f"{source}: its {key} {ckpt.get(key)!r} differs from {sources[0]}'s {first.get(key)!r}; "
-                                  "an ensemble's members must be the same model on the same task and beats")
-    model = Ensemble(len(first["class_names"]), first.get("model_name", "kachuee"), first["model_args"], len(members))
-    state = {f"members.{k}.{key}": value for k, ckpt in enumerate(members) for key, value in ckpt["model"].items()}
-    state["temperatures"] = torch.tensor([temperature_of(c) for c in members], dtype=torch.float32)
-    model.load_state_dict(state)
-    return assembled_checkpoint(ENSEMBLE, model, members, sources, "each member's validation fold (one temperature per member; "
-                                "their mean is used as it is)", split)
-
-
-def pooled_checkpoint(experts: list[dict], sources: list[str], split: dict | None = None) -> dict:
-    """One checkpoint that pools ``experts`` (checkpoint dicts of one task and beat recipe, any models), ``ecgnet.models.pooling``."""
-    if len(experts) < 2:
-        raise EcgnetError(f"pooling needs 2 or more trained models, got {len(experts)}")
-    first = experts[0]
-    for ckpt, source in zip(experts, sources):
-        for key in ("task", "class_names", "recipe"):
-            if ckpt.get(key) != first.get(key):
-                raise EcgnetError(f"{source}: its {key} {ckpt.get(key)!r} differs from {sources[0]}'s {first.get(key)!r}; "
-                                  "pooled models must classify the same beats of one task")
-    model = Pooled(len(first["class_names"]), [{"model_name": c.get("model_name", "kachuee"), "model_args": c["model_args"]}
-                                               for c in experts])
-    state = {f"experts.{k}.{key}": value for k, ckpt in enumerate(experts) for key, value in ckpt["model"].items()}
-    state["temperatures"] = torch.tensor([temperature_of(c) for c in experts], dtype=torch.float32)
-    model.load_state_dict(state)
-    return assembled_checkpoint(POOLED, model, experts, sources, "each expert's own (their product is used as it is)", split)
-
-
-def assembled_checkpoint(name: str, model: BeatClassifier, parts: list[dict], sources: list[str], calibration: str,
-                         split: dict | None) -> dict:
-    """The checkpoint dict of ``model`` (registry ``name``) made from the checkpoints ``parts``, temperature 1."""
-    first = parts[0]
-    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
-            "task": first["task"], "class_names": list(first["class_names"]), "model_name": name,
-            "model_args": model.model_args, "model": model.state_dict(), "train_model": None, "recipe": first.get("recipe") or dict(PAPER_RECIPE),
-            "config": first["config"], "epoch": max(c["epoch"] for c in parts), "step": sum(c["step"] for c in parts),
-            "val_metrics": None, "pretrained": first.get("pretrained"),
-            "split": split or {"data_dir": first["split"]["data_dir"], "members": [c["split"] for c in parts]},
-            "members": [{"source": s, "model_name": c.get("model_name", "kachuee"), "epoch": c["epoch"],
-                         "val_macro_f1": (c.get("val_metrics") or {}).get("macro_f1"), "val_records": c["split"].get("val_records"),
-                         "temperature": temperature_of(c)} for c, s in zip(parts, sources)],
-            "calibration": {"temperature": 1.0, "bins": ECE_BINS, "fitted_on": calibration}}
-
-
-def linear_checkpoint(model: RhythmLinear, cfg: Config, data_dir: Path, recipe: dict, n_train: int) -> dict:
-    """The checkpoint dict of a linear model fitted (``ecgnet.models.linear.fit_linear``) on ``n_train`` beats of ``data_dir``."""
-    return {"kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(), "task": cfg.task,
-            "class_names": list(TASKS[cfg.task].class_names), "model_name": LINEAR, "model_args": model.model_args,
-            "model": model.state_dict(), "train_model": None, "recipe": recipe, "config": cfg.to_dict(), "epoch": 0,
-            "step": 0, "val_metrics": None, "pretrained": None,
-            "split": {"data_dir": str(data_dir), "n_train": n_train, "val_records": None},
-            "calibration": {"temperature": 1.0, "bins": ECE_BINS, "fitted_on": "none: a logistic regression's own probabilities"}}

@@ -12,14 +12,7 @@ import numpy as np
 import torch
 
 from ..constants import TASKS
-from ..data.datasets import (
-    PAPER_RECIPE,
-    BeatDataset,
-    Splits,
-    load_test_set,
-    read_recipe,
-    resolve_data_dir,
-)
+from ..data.datasets import PAPER_RECIPE, BeatDataset, Splits, load_test_set, read_recipe, resolve_data_dir
 from ..errors import EcgnetError
 from ..metrics import classification_metrics
 from ..models.checkpoint import model_from_checkpoint, temperature_of

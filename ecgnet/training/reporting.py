@@ -1,7 +1,8 @@
-"""What a run writes: its directory and config, TensorBoard events, and the test report."""
+"""What a run writes: its directory and config, TensorBoard events, a line per epoch, and the test report."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from pathlib import Path
 
@@ -9,6 +10,9 @@ from ..atomic import atomic_write, write_text
 from ..config import Config
 from ..errors import EcgnetError
 from ..plots import confusion_figure, coverage_figure, reliability_figure, save_png
+from .distributed import World
+
+log = logging.getLogger(__name__)
 
 
 def make_run_dir(cfg: Config, overwrite: bool = False) -> Path:
@@ -85,3 +89,18 @@ def write_test_report(metrics: dict, out_dir: Path) -> list[Path]:
     logger.log_metrics(metrics, "test", metrics["epoch"], title)
     logger.close()
     return paths
+
+
+def shared_run_dir(cfg: Config, world: World, run_dir: str | Path | None, overwrite: bool) -> Path:
+    """The run directory: made by rank 0 (``make_run_dir``), its name shared with every rank."""
+    if run_dir is None:
+        run_dir = make_run_dir(cfg, overwrite) if world.is_main else None
+    run_dir = Path(world.broadcast(str(run_dir) if run_dir is not None else None))
+    cfg.run_name = run_dir.name if world.distributed else cfg.run_name
+    return run_dir
+
+
+def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
+    log.info("epoch %3d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f macro-F1 %.4f | lr %.2e | %.1f s (%.0f beats/s)%s",
+             r["epoch"], cfg.epochs, r["train_loss"], r["train_accuracy"], r["val_loss"], r["val_accuracy"], r["val_macro_f1"],
+             r["lr"], r["epoch_seconds"], r["beats_per_second"], "  * best" if improved else "")

@@ -1,6 +1,7 @@
-"""Where the trainer's batches come from: the resident training split, or a sharded beat store.
+"""Where the trainer's beats come from: the config's splits (``training_splits``), and its batches: the resident
+training split, or a sharded beat store.
 
-Both give ``steps(epoch)`` and ``batches(epoch, start)``: this rank's (beats, labels, rhythm)
+Both sources give ``steps(epoch)`` and ``batches(epoch, start)``: this rank's (beats, labels, rhythm)
 on the model's device, minority beats already augmented when the config says so.
 """
 from __future__ import annotations
@@ -12,9 +13,10 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..constants import TASKS
 from ..data.augment import augment_minority, epoch_batches
-from ..data.datasets import BeatDataset
-from ..data.store import BeatStore
+from ..data.datasets import BeatDataset, Splits, load_splits, resolve_data_dir
+from ..data.store import BeatStore, store_splits
 from ..errors import EcgnetError
 from .distributed import World
 from .store_batches import Batch, StoreBatches
@@ -86,3 +88,12 @@ def training_source(train: BeatDataset | BeatStore, cfg: Config, device: torch.d
     if isinstance(train, BeatStore):
         return StoreSource(train, cfg, device, world, rhythm)
     return ResidentSource(train, cfg, device, world, generator, rhythm)
+
+
+def training_splits(cfg: Config) -> Splits:
+    """The config's splits: from its store, or the task's files in data_dir (resident)."""
+    task = TASKS[cfg.task]
+    if cfg.store:
+        return store_splits(cfg.store, task)
+    return load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed,
+                       by_patients=cfg.split_by == "patients")

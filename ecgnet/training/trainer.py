@@ -21,17 +21,9 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..constants import TASKS
-from ..data.datasets import Splits, load_splits, resolve_data_dir
-from ..data.store import store_splits
+from ..data.datasets import Splits
 from ..errors import TrainingInterrupted
-from ..models.checkpoint import (
-    CHECKPOINT_KIND,
-    FORMAT_VERSION,
-    library_versions,
-    load_checkpoint,
-    load_trunk,
-    save_checkpoint,
-)
+from ..models.checkpoint import load_checkpoint, load_trunk, new_checkpoint, save_checkpoint
 from ..models.fastpath import CPUForward, uses_cpu_fast_path
 from ..models.model import BeatClassifier, count_parameters, freeze_trunk
 from ..models.pretrained import resolve_checkpoint
@@ -41,8 +33,8 @@ from .distributed import World, world_from_env
 from .evaluation import calibrate, evaluate_model, model_splits
 from .loss import BeatLoss, training_loss
 from .optimization import make_optimizer, weight_average
-from .reporting import TensorBoardLogger, make_run_dir
-from .sources import ResidentSource, StoreSource, training_source
+from .reporting import TensorBoardLogger, log_epoch_line, shared_run_dir
+from .sources import ResidentSource, StoreSource, training_source, training_splits
 
 log = logging.getLogger(__name__)
 LONG_EPOCH_STEPS = 10_000  # epochs this long report progress in the log when no progress bar is shown
@@ -127,20 +119,17 @@ class TrainingRun:
 
         cfg, task = self.cfg, TASKS[self.cfg.task]
         split = splits.split or {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "split_by": cfg.split_by, "test_fraction": cfg.test_fraction}
-        return {
-            "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION, "versions": library_versions(),
-            "task": cfg.task, "class_names": list(task.class_names), "model_name": cfg.model, "model_args": self.model.model_args,
-            "model": weights(self.evaluated), "train_model": None if self.ema is None else weights(self.model),
-            "config": cfg.to_dict(), "epoch": self.state.epoch, "step": self.state.step,
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "generator": self.generator.get_state(), "train_state": vars(self.state).copy(), "history": self.history,
-            "val_metrics": val_metrics, "pretrained": self.pretrained, "recipe": splits.recipe,
-            "split": {"data_dir": str(splits.data_dir), "seed": split["seed"], "val_fraction": split["val_fraction"],
-                      "split_by": split["split_by"], "test_fraction": split["test_fraction"], "store": cfg.store or None,
-                      "val_records": sorted(set(splits.val.records.tolist())) if split["split_by"] == "patients" else None,
-                      "n_train": len(splits.train), "n_val": len(splits.val),
-                      "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
-        }
+        return new_checkpoint(
+            cfg.task, task.class_names, cfg.model, self.model.model_args, weights(self.evaluated), cfg.to_dict(), splits.recipe,
+            {"data_dir": str(splits.data_dir), "seed": split["seed"], "val_fraction": split["val_fraction"],
+             "split_by": split["split_by"], "test_fraction": split["test_fraction"], "store": cfg.store or None,
+             "val_records": sorted(set(splits.val.records.tolist())) if split["split_by"] == "patients" else None,
+             "n_train": len(splits.train), "n_val": len(splits.val),
+             "test_indices": None if splits.test_indices is None else splits.test_indices.tolist()},
+            epoch=self.state.epoch, step=self.state.step, train_model=None if self.ema is None else weights(self.model),
+            val_metrics=val_metrics, pretrained=self.pretrained, optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(), generator=self.generator.get_state(), train_state=vars(self.state).copy(),
+            history=self.history)
 
 
 def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss_fn: BeatLoss = BeatLoss(),
@@ -259,15 +248,6 @@ def train(cfg: Config, splits: Splits | None = None, run_dir: str | Path | None 
     return finish(run, run_dir, board, splits)
 
 
-def training_splits(cfg: Config) -> Splits:
-    """The config's splits: from its store, or the task's files in data_dir (resident)."""
-    task = TASKS[cfg.task]
-    if cfg.store:
-        return store_splits(cfg.store, task)
-    return load_splits(task, resolve_data_dir(cfg.data_dir, task), cfg.val_fraction, cfg.test_fraction, cfg.seed,
-                       by_patients=cfg.split_by == "patients")
-
-
 def mid_epoch_saver(run: TrainingRun, run_dir: Path, splits: Splits) -> Callable[[], None] | None:
     """With ``save_every_steps``: a step hook writing last.pt every that many steps (store runs resume mid-epoch)."""
     every = run.cfg.save_every_steps
@@ -282,15 +262,6 @@ def mid_epoch_saver(run: TrainingRun, run_dir: Path, splits: Splits) -> Callable
     return save
 
 
-def shared_run_dir(cfg: Config, world: World, run_dir: str | Path | None, overwrite: bool) -> Path:
-    """The run directory: made by rank 0 (``make_run_dir``), its name shared with every rank."""
-    if run_dir is None:
-        run_dir = make_run_dir(cfg, overwrite) if world.is_main else None
-    run_dir = Path(world.broadcast(str(run_dir) if run_dir is not None else None))
-    cfg.run_name = run_dir.name if world.distributed else cfg.run_name
-    return run_dir
-
-
 def save_epoch(run: TrainingRun, run_dir: Path, board: TensorBoardLogger | None, ckpt: dict, record: dict, val: dict,
                improved: bool) -> None:
     """Rank 0 logs the epoch and writes last.pt (and best.pt); every rank waits until the files are there."""
@@ -301,12 +272,6 @@ def save_epoch(run: TrainingRun, run_dir: Path, board: TensorBoardLogger | None,
         save_checkpoint(run_dir / "last.pt", ckpt)
         log_epoch_line(run.cfg, record, improved)
     run.world.barrier()
-
-
-def log_epoch_line(cfg: Config, r: dict, improved: bool) -> None:
-    log.info("epoch %3d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f macro-F1 %.4f | lr %.2e | %.1f s (%.0f beats/s)%s",
-             r["epoch"], cfg.epochs, r["train_loss"], r["train_accuracy"], r["val_loss"], r["val_accuracy"], r["val_macro_f1"],
-             r["lr"], r["epoch_seconds"], r["beats_per_second"], "  * best" if improved else "")
 
 
 def finish(run: TrainingRun, run_dir: Path, board: TensorBoardLogger | None, splits: Splits) -> dict:

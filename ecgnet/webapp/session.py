@@ -15,14 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..constants import (
-    DEFAULT_MODEL,
-    DEFAULT_RECORD_MODEL,
-    EDF_SUFFIXES,
-    MAX_UPLOAD_MB,
-    MODEL_FILE_SUFFIX,
-    SIGNAL_FILE_SUFFIXES,
-)
+from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MAX_UPLOAD_MB, MODEL_FILE_SUFFIX, SIGNAL_FILE_SUFFIXES
 from ..errors import EcgnetError
 from ..metrics import classification_metrics
 from ..models.pretrained import resolve_checkpoint, shipped_names

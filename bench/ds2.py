@@ -10,12 +10,14 @@ from wfdb import processing
 
 from ecgnet.constants import TASKS
 from ecgnet.metrics import aami_scores
+from ecgnet.models.fastpath import predict_logits
 from ecgnet.serving.inference import Predictor
+from ecgnet.signals.context import BeatContext
 from ecgnet.signals.fibrillation import gate_premature, irregular_rhythm
 from ecgnet.signals.preprocess import cut_detected_beats
 from ecgnet.signals.records import DS2, read_beat_annotations, read_wfdb
 from ecgnet.signals.rhythm import rhythm_features
-from ecgnet.training.evaluation import model_inputs, predict_logits
+from ecgnet.training.evaluation import model_inputs
 
 MITBIH = TASKS["mitbih"]
 SCORED = ("N", "S", "V", "F")
@@ -43,8 +45,10 @@ def detected_ds2(mitdb: Path, detector: str, cache: Path, before_r_s: float) -> 
 
 
 def detected_proba(predictor: Predictor, detected: dict) -> dict:
-    """Class probabilities of each DS2 record's detected beats."""
-    return {name: predictor.predict_proba(d["beats"], d["rhythm"]) for name, d in detected.items()}
+    """Class probabilities of each DS2 record's detected beats as the model answers (no irregular-rhythm rule: the
+    rows that apply it, "+gate", do so themselves)."""
+    return {name: predictor.predict_proba(BeatContext.of_beats(d["beats"], d["rhythm"], irregular=np.zeros(len(d["beats"]), bool)))
+            for name, d in detected.items()}
 
 
 def score_detected(proba: dict, detected: dict) -> dict:

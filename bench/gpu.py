@@ -28,7 +28,7 @@ from ecgnet.runtime import configure_process
 from ecgnet.serving.export import export_onnx
 from ecgnet.serving.inference import Predictor
 from ecgnet.serving.onnx_backend import OnnxPredictor
-from ecgnet.training.evaluation import evaluate
+from ecgnet.serving.scoring import evaluate
 from ecgnet.training.trainer import train
 
 

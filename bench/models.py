@@ -32,7 +32,7 @@ from ecgnet.models.model import count_parameters
 from ecgnet.models.registry import create_model, list_models
 from ecgnet.runtime import configure_process
 from ecgnet.serving.inference import Predictor
-from ecgnet.training.evaluation import evaluate
+from ecgnet.serving.scoring import evaluate
 from ecgnet.training.trainer import train
 
 LOG = ROOT / "log" / "models"

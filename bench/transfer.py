@@ -24,7 +24,7 @@ from ecgnet.constants import TASKS
 from ecgnet.data.datasets import load_splits
 from ecgnet.data.prepare import prepare
 from ecgnet.runtime import configure_process
-from ecgnet.training.evaluation import evaluate
+from ecgnet.serving.scoring import evaluate
 from ecgnet.training.reporting import make_run_dir
 from ecgnet.training.trainer import train
 

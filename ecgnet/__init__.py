@@ -20,7 +20,7 @@ _EXPORTS = {
     "config": ("Config", "config_from_dict", "load_config"),
     "constants": ("BEAT_LENGTH", "SAMPLE_RATE", "TASKS"),
     "errors": ("EcgnetError",),
-    "training.evaluation": ("evaluate",),
+    "serving.scoring": ("evaluate",),
     "serving.inference": ("Predictor",),
     "serving.labelling": ("label_record", "label_beat_files"),
     "models.model": ("ECGNet", "BeatClassifier"),

@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
-
 from helpers import FIXTURES, ecgnet, train_small
+from hypothesis import HealthCheck, settings
 
 # Fuzzing profiles (tests/test_fuzz.py): a short one for every run, a long one for -m fuzz --hypothesis-profile=long.
 _FUZZ = dict(deadline=None, derandomize=False, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

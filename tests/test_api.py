@@ -115,3 +115,13 @@ def test_console_command_runs():
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ecgnet"]
     proc = subprocess.run([*command, "--help"], capture_output=True, text=True, env=ENV, timeout=120, cwd=os.getcwd())
     assert proc.returncode == 0 and all(c in proc.stdout for c in ("train", "test", "predict", "prepare"))
+
+
+
+def test_the_installed_package_requires_what_requirements_txt_lists():
+    from importlib.metadata import requires
+    from packaging.requirements import Requirement
+    listed = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    declared = [r for r in requires("ecgnet") if "extra ==" not in r]
+    as_set = lambda rs: {(Requirement(r).name, Requirement(r).specifier) for r in rs}  # noqa: E731
+    assert as_set(declared) == as_set(listed) and len(listed) >= 14

@@ -20,6 +20,7 @@ from ecgnet.models.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_pat
 from ecgnet.models.linear import MIN_CLASS_BEATS, fit_linear
 from ecgnet.models.registry import create_model
 from ecgnet.serving.inference import Predictor
+from ecgnet.signals.context import BeatContext
 from ecgnet.signals.rhythm import rhythm_inputs
 from ecgnet.training.assemble import combined_checkpoint, linear_checkpoint
 from ecgnet.training.crossval import matched_rows, train_folds
@@ -27,6 +28,11 @@ from ecgnet.training.crossval import matched_rows, train_folds
 MITBIH = TASKS["mitbih"]
 FOLDS = dict(model="kachuee_rrt", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights",
              folds=2, linear_expert=True)
+
+
+def as_answered(beats: np.ndarray, features: np.ndarray) -> BeatContext:
+    """Beats of several records with their rhythm, the irregular-rhythm rule off: the models' own probabilities."""
+    return BeatContext.of_beats(beats, features, irregular=np.zeros(len(beats), bool))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +57,7 @@ def test_the_linear_model_is_its_logistic_regression(data, interpatient_data):
     z = (x - x[fitted].mean(0)) / x[fitted].std(0)
     reference = LogisticRegression(C=0.1, class_weight="balanced", max_iter=3000).fit(z[fitted], data.y.numpy()[fitted])
     ckpt = linear_checkpoint(model, Config(), interpatient_data, {"before_r_s": 0.0}, len(data))
-    probs = Predictor(ckpt, "cpu").predict_proba(beats, features)
+    probs = Predictor(ckpt, "cpu").predict_proba(as_answered(beats, features))
     np.testing.assert_allclose(probs[:, reference.classes_], reference.predict_proba(z), atol=1e-4)
     assert probs[:, counts < MIN_CLASS_BEATS].max() < 1e-9      # a class it was not fitted on is never called
     assert (probs.argmax(1) == data.y.numpy()).mean() > 0.7
@@ -82,11 +88,11 @@ def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled
     assert best["config"]["linear_expert"] and best["config"]["run_name"] == "cv2"
     beats = data.x.numpy()[:, 0]
     _, features = read_index(interpatient_data / "mitbih_train_index.csv", len(data))
-    p_e, p_l = (Predictor(c, "cpu").predict_proba(beats, features) for c in (ensemble, linear))
+    p_e, p_l = (Predictor(c, "cpu").predict_proba(as_answered(beats, features)) for c in (ensemble, linear))
     fitted = data.class_counts() >= MIN_CLASS_BEATS
     assert not fitted.all() and np.array_equal(linear["model"]["fitted"].numpy(), fitted.astype(np.float32))
     product = np.where(fitted, np.sqrt(p_e * p_l), p_e)             # where the linear model abstains the ensemble decides
-    np.testing.assert_allclose(Predictor(best, "cpu").predict_proba(beats, features), product / product.sum(1, keepdims=True),
+    np.testing.assert_allclose(Predictor(best, "cpu").predict_proba(as_answered(beats, features)), product / product.sum(1, keepdims=True),
                                atol=1e-5)
 
 

@@ -16,10 +16,11 @@ from ecgnet.models.checkpoint import save_checkpoint
 from ecgnet.models.fastpath import CPUForward, freeze_for_cpu
 from ecgnet.models.registry import create_model
 from ecgnet.serving.inference import Predictor
+from ecgnet.serving.scoring import evaluate
+from ecgnet.signals.context import BeatContext
 from ecgnet.signals.fibrillation import gate_premature, irregular_rhythm
 from ecgnet.signals.records import read_beat_annotations
 from ecgnet.signals.rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_features, rhythm_inputs
-from ecgnet.training.evaluation import evaluate
 
 MITDB = FIXTURES / "mitdb"
 
@@ -145,8 +146,11 @@ def test_rhythm_model_trains_and_tests_on_prepared_data(interpatient_data, tmp_p
     save_checkpoint(tmp_path / "s_caller.pt", s_caller)
     metrics = evaluate(tmp_path / "s_caller.pt", interpatient_data, "cpu")
     assert 0 < irregular.mean() < 1 and metrics["irregular_rhythm_share"] == pytest.approx(irregular.mean())
-    probs = Predictor(s_caller, "cpu", fast=False).predict_proba(test.x[:, 0].numpy(), index[list(RHYTHM_FEATURES)].to_numpy())
-    gated = gate_premature(probs, irregular, ckpt["class_names"]).argmax(1)
+    predictor = Predictor(s_caller, "cpu", fast=False)
+    unknown = BeatContext.of_beats(test.x[:, 0].numpy(), index[list(RHYTHM_FEATURES)].to_numpy(), irregular=np.zeros(len(test), bool))
+    probs = predictor.predict_proba(unknown)                                     # as the model answers
+    gated = predictor.predict_proba(test.context()).argmax(1)                    # the file's beats in context: the rule applied
+    np.testing.assert_array_equal(gated, gate_premature(probs, irregular, ckpt["class_names"]).argmax(1))
     assert (probs.argmax(1)[irregular] == 1).sum() > 50 and not (gated[irregular] == 1).any()
     np.testing.assert_array_equal(metrics["confusion_matrix"], confusion_matrix(test.y.numpy(), gated, labels=range(5)))
 

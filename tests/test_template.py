@@ -9,11 +9,13 @@ from ecgnet.data.augment import augment_beats, augment_minority
 from ecgnet.data.datasets import BUNDLED_DIR, load_files, read_index
 from ecgnet.errors import EcgnetError
 from ecgnet.models.checkpoint import load_checkpoint
+from ecgnet.models.fastpath import predict_logits
 from ecgnet.models.registry import create_model
 from ecgnet.serving.inference import Predictor
+from ecgnet.serving.scoring import evaluate
 from ecgnet.signals.records import read_recording
 from ecgnet.signals.template import beat_templates, median_beat, record_templates
-from ecgnet.training.evaluation import evaluate, model_inputs, predict_logits
+from ecgnet.training.evaluation import model_inputs
 
 MITDB = FIXTURES / "mitdb"
 

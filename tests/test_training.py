@@ -12,11 +12,11 @@ from ecgnet.data.beatfiles import read_beats
 from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
 from ecgnet.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from ecgnet.models.fastpath import freeze_for_cpu
+from ecgnet.models.fastpath import freeze_for_cpu, predict_logits
 from ecgnet.models.model import ECGNet
 from ecgnet.runtime import configure_process
 from ecgnet.serving.inference import Predictor
-from ecgnet.training.evaluation import evaluate, predict_logits
+from ecgnet.serving.scoring import evaluate
 from ecgnet.training.optimization import weight_average
 from ecgnet.training.reporting import write_test_report
 

@@ -7,7 +7,7 @@ from ecgnet.config import Config
 from ecgnet.data.datasets import BUNDLED_DIR
 from ecgnet.errors import EcgnetError
 from ecgnet.models.checkpoint import load_checkpoint, save_checkpoint
-from ecgnet.training.evaluation import evaluate
+from ecgnet.serving.scoring import evaluate
 from ecgnet.training.trainer import build_model
 
 pytestmark = pytest.mark.slow

@@ -44,7 +44,7 @@ MODELS = {
                         "test split were seen in training; split by patient the same recipe scores far lower (docs/experiments.md).",
     },
     "mitbih-rr": {
-        "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide",
+        "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide", "user_train_dir": "data/ds-wide-gqrs",
         "train_data": "ds-wide-gqrs",
         "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
         "description": "Rhythm-aware 5-class beat classifier for new patients: 5 networks, each reading the beat cut 0.25 s before "
@@ -153,7 +153,8 @@ def main() -> None:
         spec = MODELS[name]
         data_dir = data_for(spec, args)
         run_dir = Path(runs[name]) if name in runs else train_model(name, spec, data_for(spec, args, "train_data"))
-        path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["test_data"], spec["user_data_dir"])
+        path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["test_data"], spec["user_data_dir"],
+                    user_train_dir=spec.get("user_train_dir"))
         card = json.loads(path.with_suffix(".json").read_text())
         (ROOT / "docs" / "models").mkdir(parents=True, exist_ok=True)
         (ROOT / "docs" / "models" / f"{name}.md").write_text(model_card(card))

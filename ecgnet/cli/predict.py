@@ -23,8 +23,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..constants import BACKENDS, DEFAULT_DETECTOR, DEFAULT_MODEL, DEFAULT_RECORD_MODEL, DETECTORS, DEVICES, ONNX_SUFFIX
 
 HELP = "label beat files or whole recordings"
@@ -155,9 +153,8 @@ def predict_stream(args: argparse.Namespace) -> int:
 
     from ..errors import EcgnetError
     from ..serving.labelling import verdicts
-    from ..signals.fibrillation import TrailingIrregularity, gate_premature
     from ..signals.records import MAX_FS, MIN_FS
-    from ..signals.streaming import BeatStream, sample_chunks
+    from ..signals.streaming import BeatStream, sample_chunks, stream_context
 
     if args.fs is None or not MIN_FS <= args.fs <= MAX_FS:
         raise EcgnetError(f"--stream needs the signal's sampling rate: --fs HZ ({MIN_FS:g} to {MAX_FS:g}), e.g. --fs 250")
@@ -165,17 +162,14 @@ def predict_stream(args: argparse.Namespace) -> int:
     stream = BeatStream(args.fs, args.detector, classifier.before_r_s, wait_for_next_beat=classifier.needs_rhythm,
                         keep_templates=classifier.needs_template)
     source = sys.stdin.buffer if args.stream == "-" else open(args.stream, "rb")
-    irregularity = TrailingIrregularity()
     print("time_s,sample,class,name,probability,irregular_rhythm", flush=True)
     def emit(beats: list) -> None:
         if not beats:
             return
-        templates = np.stack([b.template for b in beats]) if classifier.needs_template else None
-        probs = classifier.predict_proba(np.stack([b.beat for b in beats]), np.stack([b.rhythm for b in beats]), templates)
-        irregular = np.array([irregularity.update(b.rhythm[0]) for b in beats])
-        probs = gate_premature(probs, irregular, classifier.class_names)
+        context = stream_context(beats)
+        probs = classifier.predict_proba(context)
         top, names = verdicts(probs, classifier.class_names, args.min_confidence)
-        for b, k, name, p, flag in zip(beats, top, names, probs.max(1), irregular):
+        for b, k, name, p, flag in zip(beats, top, names, probs.max(1), context.irregular):
             print(f"{b.sample / args.fs:.3f},{b.sample},{k},{name},{p:.4f},{int(flag)}", flush=True)
 
     try:

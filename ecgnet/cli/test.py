@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..metrics import format_report
     from ..runtime import configure_process
-    from ..training.evaluation import evaluate
+    from ..serving.scoring import evaluate
     from ..training.reporting import write_test_report
 
     configure_process(0, args.device)

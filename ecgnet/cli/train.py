@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics import format_report
     from ..models.checkpoint import load_checkpoint
     from ..runtime import configure_process
-    from ..training.evaluation import evaluate
+    from ..serving.scoring import evaluate
     from ..training.reporting import write_test_report
     from ..training.runs import train
 

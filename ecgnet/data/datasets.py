@@ -21,6 +21,7 @@ from ..atomic import write_text
 from ..checksums import verify_listed
 from ..constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from ..errors import EcgnetError
+from ..signals.context import BeatContext
 from ..signals.fibrillation import irregular_in_records
 from ..signals.rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_inputs
 from ..signals.template import record_templates, stack_template
@@ -94,6 +95,12 @@ class BeatDataset(Dataset):
     @property
     def has_rhythm(self) -> bool:
         return self.rhythm is not None
+
+    def context(self) -> BeatContext:
+        """The beats in context as a model reads them (``ecgnet.signals.context``): rhythm inputs, each beat's record
+        template, whether its rhythm is irregular."""
+        return BeatContext.of_records(self.x[:, 0].numpy(), None if self.rhythm is None else self.rhythm.numpy(), self.records,
+                                      self.irregular)
 
     def with_templates(self, source: str) -> "BeatDataset":
         """These beats with their record's template as a second channel (n, 2, L), ``ecgnet.signals.template``."""

@@ -8,7 +8,8 @@ Two paths, each applied by its caller and each tested against the plain model
   one matrix product over the input windows, and each block pools before its ReLU
   (ReLU commutes with max, values and gradients alike, and runs on half the samples).
 - Inference (``freeze_for_cpu``): a traced, frozen graph of the 2-D layout, where
-  oneDNN folds biases and fuses conv + add + ReLU.
+  oneDNN folds biases and fuses conv + add + ReLU; ``predict_logits`` runs a model over beats in
+  batches, through that graph when one is given.
 
 bench/train_throughput.py and bench/inference.py measure each against the plain path.
 """
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..constants import BEAT_LENGTH
+from ..runtime import autocast
 from .linear import RhythmLinear
 from .model import BeatClassifier, ECGNet
 
@@ -155,3 +157,31 @@ def freeze_for_cpu(model: BeatClassifier) -> torch.jit.ScriptModule:
             example += (torch.rand(FROZEN_CHUNK, model.rhythm_dim),)
         traced = torch.jit.trace(CPUForward(model).eval(), example)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+
+
+def _chunks(x: torch.Tensor, rhythm: torch.Tensor | None, size: int):
+    """(beats, rhythm) chunks of ``size``; rhythm chunks are None when there is no rhythm."""
+    parts = rhythm.split(size) if rhythm is not None else [None] * len(x.split(size))
+    return zip(x.split(size), parts)
+
+
+@torch.inference_mode()
+def predict_logits(model: BeatClassifier, x: torch.Tensor, batch_size: int = 1024, device: torch.device | None = None,
+                   amp: bool = True, frozen: torch.jit.ScriptModule | None = None, rhythm: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits for beats x (n, 1, 187) [and rhythm inputs (n, k)] in eval mode, in batches; float32 on CPU.
+
+    With ``frozen`` (``fastpath.freeze_for_cpu``) CPU inputs of 64 beats or more run
+    through the frozen graph in chunks of 256; fewer beats run eagerly (lower latency).
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    rhythm = rhythm if model.rhythm_dim else None
+    if frozen is not None and device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS:
+        return torch.cat([frozen(*(t for t in chunk if t is not None)) for chunk in _chunks(x, rhythm, FROZEN_CHUNK)])
+    if len(x) <= batch_size and device.type == "cpu":
+        return model(x, rhythm)  # one batch: no copies, no autocast context (single-beat latency)
+    out = []
+    for xb, rb in _chunks(x, rhythm, batch_size):
+        with autocast(device, amp):
+            out.append(model(xb.to(device, non_blocking=True), None if rb is None else rb.to(device)).float())
+    return torch.cat(out).cpu() if out else torch.empty(0, model.n_classes)

@@ -6,15 +6,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..constants import BEAT_LENGTH
 from ..errors import EcgnetError
 from ..models.checkpoint import model_from_checkpoint, temperature_of
-from ..models.fastpath import FROZEN_MIN_BEATS, freeze_for_cpu, uses_cpu_fast_path
+from ..models.fastpath import FROZEN_MIN_BEATS, freeze_for_cpu, predict_logits, uses_cpu_fast_path
 from ..models.pretrained import resolve_checkpoint
 from ..runtime import select_device
-from ..signals.rhythm import rhythm_inputs
-from ..signals.template import beat_templates, stack_template
-from ..training.evaluation import predict_logits
+from ..signals.context import BeatContext, as_context
+from ..signals.template import stack_template
 
 
 class Predictor:
@@ -55,29 +53,33 @@ class Predictor:
         """Whether the model compares each beat with its record's template (``kachuee_rrt``, ``ecgnet.signals.template``)."""
         return self.model.template
 
-    def logits(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> torch.Tensor:
-        """Uncalibrated logits (n, n_classes) for beats (n, 187) [and rhythm features (n, 4), ``ecgnet.signals.rhythm``].
-
-        A template model (``ecgnet.signals.template``) compares each beat with ``template``, (187,) or one per beat; by
-        default the median of ``beats``, which must then be the beats of one recording.
-        """
-        beats = np.ascontiguousarray(beats, dtype=np.float32).reshape(-1, BEAT_LENGTH)
-        with_template = self.needs_template and len(beats)
-        x = torch.from_numpy(stack_template(beats, beat_templates(beats, template)) if with_template else beats[:, None])
+    def logits(self, beats: np.ndarray | BeatContext, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> torch.Tensor:
+        """Uncalibrated logits (n, n_classes) of beats in context: a ``BeatContext``, or beats (n, 187) of one recording
+        [with their rhythm features (n, 4), ``ecgnet.signals.rhythm``, and for a template model ``template``, (187,) or
+        one per beat, by default their median: ``BeatContext.of_beats``]."""
+        context = as_context(beats, rhythm, template)
+        beats = context.beats
+        x = torch.from_numpy(stack_template(beats, context.templates) if self.needs_template and len(beats) else beats[:, None])
         r = None
         if self.needs_rhythm:
-            if rhythm is None:
+            if context.rhythm is None:
                 raise EcgnetError(f"{self.name}: model '{self.model_name}' classifies beats with their rhythm, which beat files "
                                   "do not carry; label a whole recording (--record), or use a 'kachuee' model such as 'mitbih' for single beats")
-            r = torch.from_numpy(rhythm_inputs(np.asarray(rhythm)))
+            r = torch.from_numpy(context.rhythm)
         if self.fast and self._frozen is None and self.device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS and uses_cpu_fast_path(self.model):
             self._frozen = freeze_for_cpu(self.model)
-        return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen, rhythm=r)
+        return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen if self.fast else None, rhythm=r)
 
-    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated class probabilities (n, n_classes) for beats (n, 187) [and rhythm features (n, 4); template as ``logits``]."""
-        return (self.logits(beats, rhythm, template) / self.temperature).softmax(1).numpy()
+    def answer(self, logits: torch.Tensor, context: BeatContext) -> np.ndarray:
+        """The probabilities the beats are labelled by: ``softmax(logits / T)``, then the context's irregular-rhythm rule."""
+        return context.answer((logits / self.temperature).softmax(1).numpy(), self.class_names)
 
-    def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
-        """Class names (n,) for beats (n, 187) [and rhythm features (n, 4); template as ``logits``]."""
+    def predict_proba(self, beats: np.ndarray | BeatContext, rhythm: np.ndarray | None = None,
+                      template: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (n, n_classes) of beats in context (as ``logits``), calibrated, S made N in irregular rhythm."""
+        context = as_context(beats, rhythm, template)
+        return self.answer(self.logits(context), context)
+
+    def predict(self, beats: np.ndarray | BeatContext, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
+        """Class names (n,) of beats in context (as ``predict_proba``)."""
         return np.asarray(self.class_names)[self.predict_proba(beats, rhythm, template).argmax(1)]

@@ -16,10 +16,10 @@ from ..constants import DEFAULT_DETECTOR, ECTOPIC, UNCERTAIN
 from ..data.beatfiles import read_beats_file
 from ..errors import EcgnetError
 from ..plots import save_png, strip_figure
-from ..signals.fibrillation import gate_premature, irregular_rhythm
+from ..signals.context import BeatContext
 from ..signals.preprocess import check_signal, cut_detected_beats
 from ..signals.records import Recording
-from ..signals.rhythm import PLAUSIBLE_RR_S, RHYTHM_FEATURES, rhythm_features
+from ..signals.rhythm import PLAUSIBLE_RR_S, RHYTHM_FEATURES
 
 
 class BeatClassifier(Protocol):
@@ -30,7 +30,8 @@ class BeatClassifier(Protocol):
     before_r_s: float
     needs_rhythm: bool
 
-    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None) -> np.ndarray: ...
+    def predict_proba(self, beats: np.ndarray | BeatContext, rhythm: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities of beats in context, the irregular-rhythm rule applied (``BeatContext.answer``)."""
 
 
 def check_min_confidence(min_confidence: float | None) -> None:
@@ -96,9 +97,8 @@ def label_record(classifier: BeatClassifier, recording: Recording, detector: str
                           "is this an ECG? try another --lead or --detector")
     if len(cut.beats) == 0:
         raise EcgnetError(f"{recording.name}: beats were detected but none could be cut (fewer than 2 per 10 s window)")
-    every_beat = rhythm_features(samples, recording.fs)
-    rhythm, irregular = every_beat[cut.index], irregular_rhythm(every_beat[:, 0])[cut.index]
-    probs = gate_premature(classifier.predict_proba(cut.beats, rhythm), irregular, classifier.class_names)
+    context, rhythm = BeatContext.of_recording(cut.beats, samples, cut.index, recording.fs)
+    probs, irregular = classifier.predict_proba(context), context.irregular
     top, names = verdicts(probs, classifier.class_names, min_confidence)
     sample = samples[cut.index]
     table = {"time_s": sample / recording.fs, "sample": sample, "class": top, "name": names, "probability": probs.max(1)}

@@ -13,8 +13,7 @@ import numpy as np
 
 from ..constants import BEAT_LENGTH, ONNX_KIND, ONNX_METADATA_KEY
 from ..errors import EcgnetError
-from ..signals.rhythm import rhythm_inputs
-from ..signals.template import beat_templates
+from ..signals.context import BeatContext, as_context
 
 CHUNK = 4096                    # beats per run call: bounded memory for a whole Holter recording
 
@@ -72,18 +71,20 @@ class OnnxPredictor:
             raise EcgnetError(f"{path}: its graph (inputs {inputs}, {outputs[0].shape[-1]} outputs) does not match its ecgnet "
                               f"metadata ({len(self.class_names)} classes of task '{self.task}'); export it again")
 
-    def predict_proba(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated class probabilities (n, n_classes) for beats (n, 187) [and rhythm features (n, 4)]; a template
-        model compares each beat with ``template`` ((187,) or one per beat; default: the median of ``beats``, one recording's)."""
-        x = np.ascontiguousarray(beats, dtype=np.float32).reshape(-1, BEAT_LENGTH)
+    def predict_proba(self, beats: np.ndarray | BeatContext, rhythm: np.ndarray | None = None,
+                      template: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (n, n_classes) of beats in context (a ``BeatContext``, or beats of one recording with
+        their rhythm features and template, as ``Predictor.logits``), calibrated, S made N in irregular rhythm."""
+        context = as_context(beats, rhythm, template)
+        x = context.beats
         feeds = {"beats": x}
         if self.needs_template and len(x):
-            feeds["template"] = beat_templates(x, template)
+            feeds["template"] = context.templates
         if self.needs_rhythm:
-            if rhythm is None:
+            if context.rhythm is None:
                 raise EcgnetError(f"{self.name}: model '{self.model_name}' classifies beats with their rhythm, which beat files "
                                   "do not carry; label a whole recording (--record)")
-            feeds["rhythm"] = rhythm_inputs(np.asarray(rhythm))
+            feeds["rhythm"] = context.rhythm
         if len(x) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
         try:
@@ -93,8 +94,8 @@ class OnnxPredictor:
         probs = np.concatenate(parts)
         if probs.shape != (len(x), len(self.class_names)) or not np.isfinite(probs).all():
             raise EcgnetError(f"{self.name}: the ONNX model returned {probs.shape} values that are not probabilities; export it again")
-        return probs
+        return context.answer(probs, self.class_names)
 
-    def predict(self, beats: np.ndarray, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
-        """Class names (n,) for beats (n, 187) [and rhythm features (n, 4); template as ``predict_proba``]."""
+    def predict(self, beats: np.ndarray | BeatContext, rhythm: np.ndarray | None = None, template: np.ndarray | None = None) -> np.ndarray:
+        """Class names (n,) of beats in context (as ``predict_proba``)."""
         return np.asarray(self.class_names)[self.predict_proba(beats, rhythm, template).argmax(1)]

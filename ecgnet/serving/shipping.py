@@ -18,9 +18,10 @@ from ..metrics import aami_scores, classification_metrics
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.pretrained import WEIGHTS_DIR, write_model_file
 from ..signals.records import read_recording
-from ..training.evaluation import calibrate, evaluate
+from ..training.evaluation import calibrate
 from .inference import Predictor
 from .labelling import label_record
+from .scoring import evaluate
 
 BUNDLED_RECORD = BUNDLED_DIR / "records" / "208"   # first minute of MIT-BIH record 208 (N, V and F beats)
 LIMITS = ("Research software, not a medical device: not for diagnosis or any clinical decision. Figures are on "
@@ -67,7 +68,7 @@ def bundled_figures(predictor: Predictor) -> dict:
 
 def test_figures(best_pt: Path, data_dir: Path) -> dict:
     """Accuracy, macro-F1, per-class figures, ECE and coverage of a checkpoint on its task's full test set (a rhythm
-    model's as ``predict --record`` labels, ``evaluation.evaluate``)."""
+    model's as ``predict --record`` labels, ``scoring.evaluate``)."""
     m = evaluate(best_pt, data_dir, device="cpu")
     c = m["calibration"]
     out = {"n": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
@@ -93,26 +94,29 @@ def headline_of(t: dict, unseen_patients: bool) -> str:
     return f"acc {100 * t['accuracy']:.1f}%, macro-F1 {t['macro_f1']:.3f}" + (f", AUC {t['roc_auc']:.3f}" if "roc_auc" in t else "")
 
 
-def training_files(ckpt: dict) -> dict:
-    """SHA-256 of each file the training split was drawn from."""
+def training_files(ckpt: dict, user_train_dir: str) -> dict:
+    """SHA-256 of each file the training split was drawn from, in the folder a user makes them in (``user_train_dir``)."""
     folder = Path(ckpt["split"]["data_dir"])
     files = [find_file(folder, s) for s in TASKS[ckpt["task"]].train_stems]
-    return {"folder": str(folder), "sha256": {f.name: sha256_file(f) for f in files if f is not None}}
+    return {"folder": user_train_dir, "sha256": {f.name: sha256_file(f) for f in files if f is not None}}
 
 
 def ship(run_dir: Path, name: str, description: str, intended_use: str, data_dir: Path, test_data: str,
-         user_data_dir: str = "data", out_dir: Path = WEIGHTS_DIR) -> Path:
+         user_data_dir: str = "data", out_dir: Path = WEIGHTS_DIR, user_train_dir: str | None = None) -> Path:
     """Write ``run_dir/best.pt`` as the shipped model ``name`` with its card; returns the .safetensors path.
 
     ``data_dir`` holds the test data measured now (described by ``test_data``);
-    ``user_data_dir`` is where the card tells ``ecgnet test`` to look by default.
+    ``user_data_dir`` is where the card tells ``ecgnet test`` to look by default, ``user_train_dir`` (default: the
+    same) where a user makes the training data: the card names these, not this machine's folders.
     """
+    user_train_dir = user_train_dir or user_data_dir
     best_pt = Path(run_dir) / "best.pt"
     ckpt = ensure_calibrated(best_pt)
     figures = {"test": test_figures(best_pt, data_dir) | {"data": test_data},
                "bundled": bundled_figures(Predictor(ckpt, "cpu", source=name))}
     headline = headline_of(figures["test"], ckpt["config"].get("split_by") == "patients")
     card = {"description": description, "intended_use": intended_use, "limits": LIMITS, "headline": headline,
-            "figures": figures, "training_data": training_files(ckpt)}
+            "figures": figures, "training_data": training_files(ckpt, user_train_dir)}
     ckpt["split"] = ckpt["split"] | {"data_dir": user_data_dir}
+    ckpt["config"] = ckpt["config"] | {"data_dir": user_train_dir}
     return write_model_file(ckpt, Path(out_dir) / name, card)

@@ -27,6 +27,8 @@ import numpy as np
 
 from ..constants import BEAT_LENGTH, SAMPLE_RATE, WINDOW_SECONDS
 from ..errors import EcgnetError
+from .context import BeatContext
+from .fibrillation import TrailingIrregularity
 from .preprocess import BEAT_SPAN, detect_r_peaks, minmax, resample
 from .rhythm import LOCAL_BEATS, PLAUSIBLE_RR_S
 from .template import STREAM_TEMPLATE_BEATS, median_beat
@@ -41,12 +43,14 @@ CONTEXT_S = 0.5     # samples around a cut beat resampled with it (the resamplin
 
 @dataclass
 class StreamBeat:
-    """One beat, cut from the stream: where, its 187 samples at 125 Hz, its rhythm features (s), its template."""
+    """One beat, cut from the stream: where, its 187 samples at 125 Hz, its rhythm features (s), its template, and
+    whether the rhythm up to it is irregular as in atrial fibrillation (``fibrillation.TrailingIrregularity``)."""
     sample: int                 # R position in samples of the stream (at its own rate)
     beat: np.ndarray            # (187,) float32
     rhythm: np.ndarray          # (4,) pre_rr, post_rr, local_rr, record_rr
     cut_at: int                 # stream samples received when the beat was cut (for latency)
     template: np.ndarray | None = None  # (187,) median of the recent beats, when the stream keeps templates
+    irregular: bool = False
 
 
 @dataclass
@@ -67,6 +71,7 @@ class BeatStream:
     last_detection: int = 0
     ended: bool = False
     recent_beats: deque = field(default_factory=lambda: deque(maxlen=STREAM_TEMPLATE_BEATS))
+    irregularity: TrailingIrregularity = field(default_factory=TrailingIrregularity)
 
     def push(self, samples: np.ndarray) -> list[StreamBeat]:
         """Add samples (any count, finite floats); return the beats that became complete."""
@@ -146,7 +151,8 @@ class BeatStream:
         if self.keep_templates:
             self.recent_beats.append(beat)
             template = median_beat(np.stack(self.recent_beats))
-        return StreamBeat(r, beat, self._rhythm(i), self.received, template)
+        rhythm = self._rhythm(i)
+        return StreamBeat(r, beat, rhythm, self.received, template, self.irregularity.update(rhythm[0]))
 
     def _rhythm(self, i: int) -> np.ndarray:
         p = np.asarray(self.peaks, dtype=np.float64) / self.fs
@@ -173,6 +179,14 @@ class BeatStream:
 
 
 STREAM_FORMATS = ("text", "f32")
+
+
+def stream_context(beats: list[StreamBeat]) -> BeatContext:
+    """Beats cut from a stream in context: each with its rhythm, its own template and its trailing irregularity."""
+    templates = [b.template for b in beats]
+    return BeatContext.of_beats(np.stack([b.beat for b in beats]), np.stack([b.rhythm for b in beats]),
+                                None if any(t is None for t in templates) else np.stack(templates),
+                                np.array([b.irregular for b in beats]))
 
 
 def sample_chunks(stream: BinaryIO, fmt: str = "text", follow: bool = False, chunk_bytes: int = 1 << 14,

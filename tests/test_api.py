@@ -120,6 +120,7 @@ def test_console_command_runs():
 
 def test_the_installed_package_requires_what_requirements_txt_lists():
     from importlib.metadata import requires
+
     from packaging.requirements import Requirement
     listed = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
     declared = [r for r in requires("ecgnet") if "extra ==" not in r]

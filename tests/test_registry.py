@@ -86,3 +86,24 @@ def test_a_registry_model_trains_through_the_trainer(tmp_path):
     best = load_checkpoint(tmp_path / "lstm" / "best.pt")
     assert best["model_name"] == "cnn_lstm" and best["calibration"]["temperature"] > 0
     assert summary["history"][-1]["train_loss"] < summary["history"][0]["train_loss"]
+
+
+def test_models_register_themselves_and_docs_list_every_one():
+    from helpers import ROOT
+
+    from ecgnet.models import is_assembled, register_model
+    from ecgnet.models.registry import _REGISTRY
+    assert {"kachuee", "kachuee_rr", "kachuee_rrt", "cnn_lstm", "gru", "cnn_bilstm_attn"} == set(list_models())
+    assert is_assembled("combined") and is_assembled("linear_rr") and not is_assembled("kachuee")
+    table = (ROOT / "docs" / "models.md").read_text()
+    assert all(f"| `{name}`" in table for name in _REGISTRY), [n for n in _REGISTRY if f"| `{n}`" not in table]
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model("kachuee")(type("Other", (), {}))
+
+
+def test_the_registry_imports_no_model():
+    import ast
+
+    from helpers import ROOT
+    tree = ast.parse((ROOT / "ecgnet" / "models" / "registry.py").read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and n.module not in ("__future__", "typing")]

@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EcgnetError, TrainingInterrupted
-from . import app, export, models, predict, prepare, store, test, train, tune
+from . import app, export, models, predict, prepare, score, store, test, train, tune
 
 COMMANDS = {"train": train, "test": test, "predict": predict, "prepare": prepare, "store": store, "tune": tune,
-            "export": export, "models": models, "app": app}
+            "export": export, "models": models, "score": score, "app": app}
 
 
 class _ConsoleHandler(logging.Handler):

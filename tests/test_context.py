@@ -39,7 +39,7 @@ def test_the_api_labels_a_recordings_beats_as_predict_record_does(predictor, rec
 
 def test_the_predictor_applies_the_irregular_rhythm_rule_itself(predictor, record):
     _, context, _ = record
-    unknown = BeatContext(context.beats, context.rhythm, context.templates, None)   # irregularity not known: no rule
+    unknown = BeatContext(context.beats, context.rhythm, context.template, None)    # irregularity not known: no rule
     raw, labelled = predictor.predict_proba(unknown), predictor.predict_proba(context)
     s, n = predictor.class_names.index("S"), predictor.class_names.index("N")
     np.testing.assert_allclose(labelled[context.irregular, n], raw[context.irregular, n] + raw[context.irregular, s], rtol=1e-6)

@@ -12,6 +12,7 @@ so every path gives the same label for the same beat. numpy only, for the ONNX b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -25,17 +26,23 @@ PRE_RR = RHYTHM_FEATURES.index("pre_rr")
 
 @dataclass(frozen=True)
 class BeatContext:
-    """Beats (n, 187) float32; ``rhythm``: their model rhythm inputs (n, 5) or None where unknown; ``templates``:
-    each beat's record template (n, 187); ``irregular``: (n,) bool, rhythm irregular as in atrial fibrillation,
+    """Beats (n, 187) float32; ``rhythm``: their model rhythm inputs (n, 5) or None where unknown; ``template``:
+    the record template of each beat (n, 187), one for all ((187,)), or None for the beats' median (computed when a
+    template model asks, ``templates``); ``irregular``: (n,) bool, rhythm irregular as in atrial fibrillation,
     or None where unknown (then no beat is judged so)."""
 
     beats: np.ndarray
     rhythm: np.ndarray | None
-    templates: np.ndarray
+    template: np.ndarray | None
     irregular: np.ndarray | None
 
     def __len__(self) -> int:
         return len(self.beats)
+
+    @cached_property
+    def templates(self) -> np.ndarray:
+        """(n, 187) float32: each beat's record template."""
+        return beat_templates(self.beats, self.template) if len(self.beats) else self.beats
 
     @classmethod
     def of_beats(cls, beats: np.ndarray, features: np.ndarray | None = None, template: np.ndarray | None = None,
@@ -52,8 +59,7 @@ class BeatContext:
             rhythm = rhythm_inputs(features)
             if irregular is None:
                 irregular = irregular_rhythm(features[:, PRE_RR])
-        templates = beat_templates(beats, template) if len(beats) else beats
-        return cls(beats, rhythm, templates, None if irregular is None else np.asarray(irregular, bool).reshape(len(beats)))
+        return cls(beats, rhythm, template, None if irregular is None else np.asarray(irregular, bool).reshape(len(beats)))
 
     @classmethod
     def of_recording(cls, beats: np.ndarray, r_samples: np.ndarray, cut_index: np.ndarray, fs: float) -> tuple[BeatContext, np.ndarray]:
@@ -70,8 +76,7 @@ class BeatContext:
         """Beats of several records (a prepared file) with their model ``rhythm`` inputs: each beat's template is its
         record's median beat (all the beats' median when the records are unknown)."""
         beats = np.ascontiguousarray(beats, dtype=np.float32).reshape(-1, BEAT_LENGTH)
-        templates = beat_templates(beats) if records is None or not len(beats) else record_templates(beats, records)
-        return cls(beats, rhythm, templates, irregular)
+        return cls(beats, rhythm, None if records is None or not len(beats) else record_templates(beats, records), irregular)
 
     def answer(self, probs: np.ndarray, class_names: list[str] | tuple[str, ...]) -> np.ndarray:
         """Calibrated class probabilities as the beats' labels: S made N where the rhythm is irregular."""

@@ -104,13 +104,17 @@ class BeatDataset(Dataset):
 
     def with_templates(self, source: str) -> "BeatDataset":
         """These beats with their record's template as a second channel (n, 2, L), ``ecgnet.signals.template``."""
+        self.check_records(source)
+        beats = self.x[:, 0].numpy()
+        return BeatDataset(stack_template(beats, record_templates(beats, self.records)), self.y, self.class_names, self.rhythm,
+                           self.records, self.irregular)
+
+    def check_records(self, source: str) -> None:
+        """Refuse, with one line, beats without their record for a template model."""
         if self.records is None:
             raise EcgnetError(f"{source}: this model compares each beat with its record's median beat (model 'kachuee_rrt'), "
                               "but the beats carry no record: the Kaggle CSVs hold single beats. Build the data with 'ecgnet "
                               "prepare mitdb' (its *_index.csv holds each beat's record), or use model 'kachuee_rr' or 'kachuee'")
-        beats = self.x[:, 0].numpy()
-        return BeatDataset(stack_template(beats, record_templates(beats, self.records)), self.y, self.class_names, self.rhythm,
-                           self.records, self.irregular)
 
 
 def concatenate(parts: list[BeatDataset]) -> BeatDataset:

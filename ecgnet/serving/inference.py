@@ -68,7 +68,7 @@ class Predictor:
             r = torch.from_numpy(context.rhythm)
         if self.fast and self._frozen is None and self.device.type == "cpu" and len(x) >= FROZEN_MIN_BEATS and uses_cpu_fast_path(self.model):
             self._frozen = freeze_for_cpu(self.model)
-        return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen if self.fast else None, rhythm=r)
+        return predict_logits(self.model, x, self.batch_size, self.device, frozen=self._frozen, rhythm=r)
 
     def answer(self, logits: torch.Tensor, context: BeatContext) -> np.ndarray:
         """The probabilities the beats are labelled by: ``softmax(logits / T)``, then the context's irregular-rhythm rule."""

@@ -14,7 +14,7 @@ from ..errors import EcgnetError
 from ..models.checkpoint import temperature_of
 from ..models.pretrained import resolve_checkpoint
 from ..training.calibration import calibration_report
-from ..training.evaluation import metrics_from_logits, model_inputs
+from ..training.evaluation import check_model_inputs, metrics_from_logits
 from .inference import Predictor
 
 
@@ -42,7 +42,7 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device:
     ckpt = resolve_checkpoint(checkpoint)
     predictor = Predictor(ckpt, device, batch_size, fast=False, source=str(checkpoint))  # eager: the figures' arithmetic
     test_set, folder = checkpoint_test_set(ckpt, data_dir, str(checkpoint))
-    model_inputs(predictor.model, test_set, str(checkpoint))  # a rhythm model on beats without rhythm: one clear error
+    check_model_inputs(predictor.model, test_set, str(checkpoint))
     context = test_set.context()
     logits = predictor.logits(context)
     answer = lambda probs: context.answer(probs, predictor.class_names)  # noqa: E731

@@ -23,11 +23,18 @@ from .loss import BeatLoss
 def model_inputs(model: ECGNet, data: BeatDataset, source: str) -> BeatDataset:
     """``data`` as ``model`` reads it: with record templates for a template model (``ecgnet.signals.template``). A rhythm
     model needs the rhythm features, a template model the records, that only prepared mitdb data carries."""
+    check_model_inputs(model, data, source)
+    return data.with_templates(source) if model.template else data
+
+
+def check_model_inputs(model: ECGNet, data: BeatDataset, source: str) -> None:
+    """Refuse, with one line, beats that lack what ``model`` reads beside them: rhythm features, or each beat's record."""
     if model.rhythm_dim and not data.has_rhythm:
         raise EcgnetError(f"{source}: this model takes rhythm features (model 'kachuee_rr'), but the beats carry none: "
                           "the Kaggle CSVs hold single beats without rhythm. Build the data with 'ecgnet prepare mitdb' "
                           "(its *_index.csv holds the rhythm), or use model 'kachuee'")
-    return data.with_templates(source) if model.template else data
+    if model.template:
+        data.check_records(source)
 
 
 def metrics_from_logits(logits: torch.Tensor, data: BeatDataset, loss_fn: BeatLoss = BeatLoss(),

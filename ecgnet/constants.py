@@ -31,6 +31,11 @@ MAX_UPLOAD_MB = 200                  # the web page's upload limit (ecgnet app p
 
 DEFAULT_SHARD_BEATS = 65_536        # beats per shard of a beat store (ecgnet store): 49 MB of float32 beats
 
+# The standard 12-lead ECG in its usual order: the record-level models read their leads in these slots.
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+RHYTHM_LEAD = "II"                   # the lead whose R peaks place every lead's beats
+MI_CLASSES = ("NORM", "MI")          # the record-level infarction task (PTB-XL): index 1 is MI
+
 KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
 
 

@@ -99,3 +99,29 @@ def aami_scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, 
     out["accuracy"] = 100 * float((t == p).sum()) / total if total else float("nan")
     out["macro_f1"] = float(np.mean(f1s))
     return out
+
+
+def youden_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The probability threshold that maximises sensitivity + specificity (Youden's J) on (``p``, ``y``)."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(y, p)
+    return float(min(thresholds[np.argmax(tpr - fpr)], 1.0))
+
+
+def detection_metrics(p: np.ndarray, y: np.ndarray, threshold: float) -> dict:
+    """ROC AUC, and sensitivity, specificity and PPV when ``p >= threshold`` is called positive."""
+    y, called = np.asarray(y).astype(bool), np.asarray(p) >= threshold
+    tp, fn = int((called & y).sum()), int((~called & y).sum())
+    tn, fp = int((~called & ~y).sum()), int((called & ~y).sum())
+    auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+    return {"n": int(len(y)), "positives": int(y.sum()), "roc_auc": auc, "threshold": float(threshold),
+            "sensitivity": tp / max(tp + fn, 1), "specificity": tn / max(tn + fp, 1), "ppv": tp / max(tp + fp, 1),
+            "tp": tp, "fn": fn, "tn": tn, "fp": fp}
+
+
+def per_group(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and labels per group (e.g. patient): the mean score of its items, positive if any item is."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    return (np.bincount(inverse, weights=p) / np.bincount(inverse),
+            np.bincount(inverse, weights=np.asarray(y, float)) > 0)

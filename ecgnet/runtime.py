@@ -65,12 +65,13 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def configure_process(num_threads: int = 0, device: str = "auto") -> torch.device:
+def configure_process(num_threads: int = 0, device: str = "auto", deterministic: bool = True) -> torch.device:
     """Process settings for ecgnet's entry points; returns the selected device.
 
     Thread count (0 = physical cores, shared among the ranks torchrun starts on this
-    machine), deterministic algorithms on CPU, and on CPU the allocator setting of
-    ``keep_freed_memory``.
+    machine), deterministic algorithms on CPU (training; ``deterministic=False`` for
+    prediction, whose kernels do not depend on it and which need not import the
+    machinery behind it), and on CPU the allocator setting of ``keep_freed_memory``.
     """
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     torch.set_num_threads(num_threads or max(1, physical_cores() // local_ranks))
@@ -79,6 +80,8 @@ def configure_process(num_threads: int = 0, device: str = "auto") -> torch.devic
         keep_freed_memory()
     # CPU kernels used here are deterministic for a fixed thread count; on CUDA some
     # backward kernels are not, so determinism is only promised on CPU.
+    if not deterministic:
+        return dev
     torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
     # Deterministic mode would also fill every new tensor with NaN to expose reads of
     # uninitialised memory; every kernel here writes its whole output, so the fill

@@ -13,7 +13,7 @@ import ecgnet
 
 # The house, bottom to top: a unit (a flat module or a subpackage of ecgnet/) imports only from itself and the
 # units before it. Facts first, then signals, beat data, models, config, training, serving, and the doors on top.
-LAYERS = ["constants", "errors", "atomic", "checksums", "metrics", "runtime", "plots", "signals", "data", "models",
+LAYERS = ["constants", "errors", "atomic", "checksums", "cards", "metrics", "runtime", "plots", "signals", "data", "models",
           "config", "training", "serving", "webapp", "cli", "__main__"]
 PACKAGE = ROOT / "ecgnet"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent == PACKAGE)

@@ -3,6 +3,7 @@
     python tools/make_weights.py --heartbeat ../shared/data/heartbeat --mitdb ../shared/data/mitdb
     python tools/make_weights.py --models ptbdb-mi --heartbeat ../shared/data/heartbeat
     python tools/make_weights.py --models mitbih --run mitbih=log/shipped-mitbih   # ship an existing run
+    python tools/make_weights.py --onnx-only            # (re)write the shipped models' ONNX graphs, weights untouched
 
 Each model is trained with its config (runs go to log/shipped-<name>), calibrated on its
 validation split, measured on its full test set and on the bundled subset, and written
@@ -23,7 +24,7 @@ from ecgnet.config import config_from_dict, load_config
 from ecgnet.data.prepare import prepare
 from ecgnet.models.pretrained import WEIGHTS_DIR
 from ecgnet.runtime import configure_process
-from ecgnet.serving.shipping import ship
+from ecgnet.serving.shipping import ship, ship_onnx
 from ecgnet.training.crossval import train_folds
 from ecgnet.training.trainer import train
 
@@ -145,9 +146,15 @@ def main() -> None:
     parser.add_argument("--heartbeat", default="data", help="folder with the Kaggle-layout CSVs")
     parser.add_argument("--mitdb", default="../shared/data/mitdb", help="folder with the MIT-BIH records (for mitbih-rr)")
     parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR", help="ship an existing run instead of training")
+    parser.add_argument("--onnx-only", action="store_true", help="only export the shipped models' ONNX graphs (NAME.onnx, "
+                        "their SHA-256 in the cards): what 'ecgnet predict' runs by default when onnxruntime is installed")
     args = parser.parse_args()
     configure_process(0, "cpu")
     configure_logging()
+    if args.onnx_only:
+        for name in args.models:
+            print(f"{name}: {ship_onnx(name).relative_to(ROOT)}")
+        return
     runs = dict(r.split("=", 1) for r in args.run)
     for name in args.models:
         spec = MODELS[name]

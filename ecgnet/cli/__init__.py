@@ -6,6 +6,7 @@ change process-wide state: logging handlers, thread count, allocator, determinis
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -13,10 +14,19 @@ from typing import Callable, Sequence
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, EcgnetError, TrainingInterrupted
-from . import app, export, models, predict, prepare, score, store, test, train, tune
 
-COMMANDS = {"train": train, "test": test, "predict": predict, "prepare": prepare, "store": store, "tune": tune,
-            "export": export, "models": models, "score": score, "app": app}
+COMMANDS = {
+    "train": "train a model (and test its best checkpoint)",
+    "test": "evaluate a checkpoint on its test set",
+    "predict": "label beat files or whole recordings",
+    "prepare": "build beat CSVs from PhysioNet records (mitdb, ptbdb, ptbxl)",
+    "store": "write the training data as a sharded beat store (for data larger than memory, and DDP)",
+    "tune": "search hyper-parameters with Optuna (validation macro-F1, median pruning)",
+    "export": "export a model as ONNX or as a safetensors model file",
+    "models": "list the shipped pretrained models",
+    "score": "score beat labels against reference annotations (bxb / EC57)",
+    "app": "start the web page (Streamlit)",
+}  # name -> one line of help; each is the module ecgnet.cli.<name>, imported only when run
 
 
 class _ConsoleHandler(logging.Handler):
@@ -42,22 +52,30 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.setLevel(level)
 
 
+def command_module(name: str):
+    """The module of subcommand ``name`` (imported here: ``ecgnet --help`` and each command load only their own code)."""
+    return importlib.import_module(f".{name}", __name__)
+
+
 def _subcommand_parser(name: str, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    module = COMMANDS[name]
+    module = command_module(name)
     module.add_arguments(parser)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.set_defaults(run=module.run, prog=parser.prog)
     return parser
 
 
-def build_parser(prog: str = "ecgnet") -> argparse.ArgumentParser:
-    """The ``ecgnet`` parser with every subcommand."""
+def build_parser(prog: str = "ecgnet", commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``ecgnet`` parser: every subcommand listed, the arguments of ``commands`` (default: all) added."""
     parser = argparse.ArgumentParser(prog=prog, description="ECG heartbeat classification (Kachuee et al. 2018) in PyTorch.")
     parser.add_argument("--version", action="version", version=f"ecgnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        _subcommand_parser(name, sub.add_parser(name, help=module.HELP, description=module.__doc__,
-                                                formatter_class=argparse.RawDescriptionHelpFormatter))
+    for name, help_line in COMMANDS.items():
+        if commands is None or name in commands:
+            _subcommand_parser(name, sub.add_parser(name, help=help_line, description=command_module(name).__doc__,
+                                                    formatter_class=argparse.RawDescriptionHelpFormatter))
+        else:
+            sub.add_parser(name, help=help_line)
     return parser
 
 
@@ -86,7 +104,8 @@ def run_cli(main: Callable[[list[str]], int], argv: Sequence[str] | None = None)
 def main(argv: Sequence[str] | None = None) -> int:
     """``ecgnet COMMAND ...``"""
     def dispatch(args: list[str]) -> int:
-        parsed = build_parser().parse_args(args)
+        chosen = next((a for a in args if not a.startswith("-")), None)
+        parsed = build_parser(commands=[chosen] if chosen in COMMANDS else []).parse_args(args)
         return parsed.run(parsed)
     return run_cli(dispatch, argv)
 
@@ -94,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(name: str, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """One subcommand as a program of its own (the top-level train.py, test.py, predict.py)."""
     def dispatch(args: list[str]) -> int:
-        parser = argparse.ArgumentParser(prog=prog, description=COMMANDS[name].__doc__,
+        parser = argparse.ArgumentParser(prog=prog, description=command_module(name).__doc__,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         parsed = _subcommand_parser(name, parser).parse_args(args)
         return parsed.run(parsed)

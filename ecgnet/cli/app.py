@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ..errors import EXIT_INTERRUPTED, EcgnetError
 
-HELP = "start the web page (Streamlit)"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 STOP_GRACE_S = 10.0  # how long the server may take to shut down cleanly before it is killed
 

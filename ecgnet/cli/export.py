@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "export a model as ONNX or as a safetensors model file"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="a shipped model name, a best.pt / last.pt or a model file")

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "list the shipped pretrained models"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the full cards as JSON")

@@ -23,9 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..constants import BACKENDS, DEFAULT_DETECTOR, DEFAULT_MODEL, DEFAULT_RECORD_MODEL, DETECTORS, DEVICES, ONNX_SUFFIX
-
-HELP = "label beat files or whole recordings"
+from ..constants import BACKENDS, DEFAULT_DETECTOR, DEFAULT_MODEL, DEFAULT_RECORD_MODEL, DETECTORS, DEVICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,20 +48,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=15.0, help="--record: strip length in seconds")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="torch, or onnxruntime for a .onnx model (no PyTorch needed); auto picks by the file's suffix")
+                   help="torch, or onnxruntime (no PyTorch needed) for a .onnx model or a shipped model; auto: onnxruntime "
+                   "for .onnx files and, when it is installed, for the shipped models")
     p.add_argument("--device", default="auto", choices=DEVICES, help="torch backend: device")
 
 
 def load_classifier(args: argparse.Namespace):
     """The model to label with: ONNX Runtime for .onnx files (torch is never imported then), else PyTorch."""
+    from ..serving.batch import choose_backend
     from ..serving.batch import load_classifier as load
 
     spec = args.checkpoint or (DEFAULT_RECORD_MODEL if args.record or args.stream else DEFAULT_MODEL)
-    if args.backend == "onnxruntime" or Path(spec).suffix == ONNX_SUFFIX:
+    if choose_backend(spec, args.backend)[0] == "onnxruntime":
         return load(spec, args.backend)
     from ..runtime import configure_process
 
-    configure_process(0, args.device)
+    configure_process(0, args.device, deterministic=False)
     return load(spec, args.backend, args.device)
 
 
@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         records = find_records(args.record)
         if len(records) > 1 or Path(args.record[0]).is_dir():
             return predict_records(records, args)
+        if record_level(args):
+            return predict_verdict(load_classifier(args), records[0], args)
         recording = read_recording(records[0], args.lead, args.fs)  # input errors first: before loading a model
         return predict_record(load_classifier(args), recording, args)
     classifier = load_classifier(args)
@@ -126,6 +128,33 @@ def predict_record(classifier, recording, args: argparse.Namespace) -> int:
         print(f"  ectopic (S+V+F): {100 * s['ectopic_share']:.1f}%")
     print(f"  in irregular rhythm (as in atrial fibrillation; S calls there become N): {100 * s['irregular_rhythm_share']:.1f}%")
     print(f"wrote {args.out}/beats.csv, summary.json, strip.png")
+    return 0
+
+
+def record_level(args: argparse.Namespace) -> bool:
+    """Whether --checkpoint names a record-level model (one verdict per recording), read from its card or checkpoint."""
+    from ..serving.batch import choose_backend
+
+    if not args.checkpoint or choose_backend(args.checkpoint, args.backend)[0] == "onnxruntime":
+        return False
+    from ..models.pretrained import resolve_checkpoint
+    from ..models.registry import is_record_model
+
+    return is_record_model(resolve_checkpoint(args.checkpoint).get("model_name", ""))
+
+
+def predict_verdict(predictor, record: Path, args: argparse.Namespace) -> int:
+    """One recording judged by a record-level model: its verdict printed, summary.json written."""
+    from ..serving.diagnosis import judge_to_folder
+
+    s = judge_to_folder(predictor, record, Path(args.out), args.detector)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    p_key = next(k for k in s if k.startswith("p_"))
+    print(f"{s['record']} ({s['leads']}: {', '.join(s['leads_read'])}; {s['seconds']:.1f} s, {s['beats_read']} beats), model {s['model']}: "
+          f"{s['record_class']} ({p_key} {s[p_key]:.3f}, threshold {s['threshold']:.3f})")
+    print(f"wrote {args.out}/summary.json")
     return 0
 
 

@@ -3,6 +3,7 @@
     ecgnet prepare mitdb --src ../shared/data/mitdb --out data/ --split random
     ecgnet prepare mitdb --src ../shared/data/mitdb --out data/ds --split interpatient
     ecgnet prepare ptbdb --src ../shared/data/ptbdb --out data/
+    ecgnet prepare ptbxl --src ../shared/data/ptbxl --out data/ptbxl --leads all --workers 2
     ecgnet prepare mitdb --download --src data/raw/mitdb --out data/   # fetch with wfdb first (internet)
 
 """
@@ -13,10 +14,9 @@ import argparse
 from ..constants import DETECTORS
 from ..data.prepare import DATABASES, SPLITS, UNMATCHED
 from ..data.prepare import __doc__ as RECIPE
+from ..data.ptbxl import LEAD_CHOICES
 
 __doc__ += RECIPE  # what each database's recipe does: the library module's own account
-
-HELP = "build beat CSVs from PhysioNet records (mitdb, ptbdb)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
                    help="mitdb: start each beat this long before its R peak, to include the P wave (default 0: the paper's cut)")
     p.add_argument("--workers", type=int, default=1, help="records read in parallel processes (output is the same for any count)")
+    p.add_argument("--leads", choices=LEAD_CHOICES, default="all", help="ptbxl: beats of lead II only or of all 12 leads (default all)")
     p.add_argument("--download", action="store_true", help="fetch the database from PhysioNet with wfdb into --src first")
 
 
@@ -40,5 +41,6 @@ def run(args: argparse.Namespace) -> int:
     if args.download:
         import wfdb
         wfdb.dl_database(args.database, dl_dir=str(args.src))
-    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r, args.workers, args.unmatched)
+    prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r, args.workers, args.unmatched,
+            args.leads)
     return 0

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from ..constants import DEFAULT_DETECTOR, DEFAULT_RECORD_MODEL, DETECTORS
 
-HELP = "score beat labels against reference annotations (bxb / EC57)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("records", nargs="+", metavar="RECORD", help="WFDB records (NAME or NAME.hea) with annotations, or folders of them")

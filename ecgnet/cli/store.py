@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "write the training data as a sharded beat store (for data larger than memory, and DDP)"
 SPLIT_KEYS = ("seed", "val_fraction", "split_by", "test_fraction")
 
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from ..constants import DEVICES
 
-HELP = "evaluate a checkpoint on its test set"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt, a model file or a shipped model name")

@@ -20,7 +20,6 @@ from ..errors import EcgnetError, TrainingInterrupted
 if TYPE_CHECKING:
     from ..config import Config
 
-HELP = "train a model (and test its best checkpoint)"
 DEFAULT_CONFIG = Path("config") / "config.json"
 
 # CLI flag -> config key, for the keys people change most.

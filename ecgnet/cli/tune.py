@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "search hyper-parameters with Optuna (validation macro-F1, median pruning)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", required=True, help="study name (its storage: <log_dir>/tune/<study>.db)")

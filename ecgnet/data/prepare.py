@@ -203,13 +203,14 @@ def prepare_ptbdb(src: Path, out: Path, pool: multiprocessing.pool.Pool | None =
                       np.concatenate([p["samples"] for p in parts]), pool=pool)
 
 
-DATABASES = ("mitdb", "ptbdb")
+DATABASES = ("mitdb", "ptbdb", "ptbxl")
 SPLITS = ("random", "interpatient")
 UNMATCHED = ("drop", "q")  # detections that match no annotated beat: left out, or labelled Q (unclassifiable)
 
 
 def prepare(database: str, src: str | Path, out: str | Path = "data", split: str = "random", seed: int = 0,
-            positions: str = "annotations", before_r_s: float = 0.0, workers: int = 1, unmatched: str = "drop") -> None:
+            positions: str = "annotations", before_r_s: float = 0.0, workers: int = 1, unmatched: str = "drop",
+            leads: str = "all") -> None:
     """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``.
 
     ``before_r_s`` > 0 (mitdb) widens each beat to start that many seconds before its R
@@ -223,6 +224,15 @@ def prepare(database: str, src: str | Path, out: str | Path = "data", split: str
     from .datasets import recipe_path
 
     src, out = Path(src), Path(out)
+    if database == "ptbxl":
+        from .ptbxl import prepare_ptbxl
+
+        if before_r_s or positions != "annotations" or unmatched != "drop":
+            raise EcgnetError("--before-r, --positions and --unmatched are for mitdb; ptbxl cuts the paper's beats at the "
+                              "R peaks the default detector finds on lead II")
+        with worker_pool(workers) as pool:
+            prepare_ptbxl(src, out, leads, pool)
+        return
     if not 0 <= before_r_s <= 1:
         raise EcgnetError(f"--before-r {before_r_s}: give seconds in [0, 1] (e.g. 0.25 to include the P wave)")
     if unmatched not in UNMATCHED:

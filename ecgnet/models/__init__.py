@@ -5,7 +5,7 @@ Importing this package registers every model (``registry.register_model``), as t
 imports is the order ``list_models()`` gives.
 """
 from . import model  # noqa: I001, F401  (each module registers its models)
-from . import baselines, linear, combined  # noqa: F401
-from .registry import create_model, is_assembled, list_models, model_class, register_model
+from . import baselines, linear, combined, record  # noqa: F401
+from .registry import create_model, is_assembled, is_record_model, list_models, model_class, register_model
 
-__all__ = ["create_model", "is_assembled", "list_models", "model_class", "register_model"]
+__all__ = ["create_model", "is_assembled", "is_record_model", "list_models", "model_class", "register_model"]

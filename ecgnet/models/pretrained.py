@@ -14,31 +14,15 @@ import os
 from pathlib import Path
 
 from ..atomic import write_bytes
+from ..cards import MODEL_FILE_KIND, WEIGHTS_DIR, read_card, shipped_names
 from ..checksums import sha256_bytes
 from ..constants import MODEL_FILE_SUFFIX, ONNX_SUFFIX
 from ..errors import EcgnetError
 from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint, upgrade
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-MODEL_FILE_KIND = "ecgnet-model"
 # Keys of a checkpoint a model file carries over (everything but weights and optimiser state).
 CARRIED_KEYS = ("task", "class_names", "model_name", "model_args", "recipe", "calibration", "config", "split",
                 "epoch", "step", "val_metrics", "versions", "pretrained", "members")
-
-
-def read_card(path: str | Path) -> dict:
-    """The JSON card of a model file (``NAME.json`` beside ``NAME.safetensors``)."""
-    path = Path(path).with_suffix(".json")
-    try:
-        card = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EcgnetError(f"model file {path.with_suffix(MODEL_FILE_SUFFIX)}: its card {path.name} is missing; "
-                          "a model file is NAME.safetensors with NAME.json beside it (written by 'ecgnet export --safetensors')") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EcgnetError(f"model card {path} is unreadable ({e.__class__.__name__}); re-export the model or reinstall ecgnet") from None
-    if not isinstance(card, dict) or card.get("kind") != MODEL_FILE_KIND:
-        raise EcgnetError(f"{path} is not an ecgnet model card (no '{MODEL_FILE_KIND}' marker)")
-    return card
 
 
 def shipped_models() -> dict[str, dict]:
@@ -85,10 +69,6 @@ def resolve_checkpoint(spec: str | Path) -> dict:
         raise EcgnetError(f"unknown model '{text}': shipped models are {', '.join(shipped_names()) or 'none'} "
                           "(list them with 'ecgnet models'), or pass a checkpoint path such as log/<run>/best.pt")
     return load_checkpoint(path)
-
-
-def shipped_names() -> list[str]:
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json"))
 
 
 def write_model_file(ckpt: dict, path: str | Path, extra: dict | None = None) -> Path:

@@ -13,27 +13,34 @@ from typing import Callable, TypeVar
 
 Model = TypeVar("Model", bound=type)
 
-_REGISTRY: dict[str, tuple[type, dict, bool]] = {}  # name -> (class, its default arguments, assembled)
+KINDS = ("beat", "assembled", "record")  # beat classifiers a config trains; assembled ones; record-level classifiers
+_REGISTRY: dict[str, tuple[type, dict, str]] = {}  # name -> (class, its default arguments, kind)
 
 
-def register_model(name: str, *, assembled: bool = False, **defaults) -> Callable[[Model], Model]:
-    """Class decorator: ``name`` builds the class with ``defaults``; ``assembled`` models are not trained by a config."""
+def register_model(name: str, *, assembled: bool = False, record: bool = False, **defaults) -> Callable[[Model], Model]:
+    """Class decorator: ``name`` builds the class with ``defaults``; ``assembled`` models (made from trained checkpoints
+    or fitted in closed form) and ``record`` models (a whole recording -> one verdict) are not trained by a beat config."""
     def add(cls: Model) -> Model:
         if name in _REGISTRY and _REGISTRY[name][0] is not cls:
             raise ValueError(f"model name {name!r} is registered twice ({_REGISTRY[name][0].__name__}, {cls.__name__})")
-        _REGISTRY[name] = (cls, defaults, assembled)
+        _REGISTRY[name] = (cls, defaults, "record" if record else "assembled" if assembled else "beat")
         return cls
     return add
 
 
-def list_models() -> list[str]:
-    """The models a config can train."""
-    return [name for name, (_, _, assembled) in _REGISTRY.items() if not assembled]
+def list_models(kind: str = "beat") -> list[str]:
+    """The models of ``kind``; by default the beat classifiers a config can train."""
+    return [name for name, (_, _, k) in _REGISTRY.items() if k == kind]
 
 
 def is_assembled(name: str) -> bool:
     """Whether ``name`` is made from trained checkpoints or fitted in closed form, not trained by a config."""
-    return name in _REGISTRY and _REGISTRY[name][2]
+    return name in _REGISTRY and _REGISTRY[name][2] == "assembled"
+
+
+def is_record_model(name: str) -> bool:
+    """Whether ``name`` judges a whole recording (``ecgnet.models.record``) rather than each beat."""
+    return name in _REGISTRY and _REGISTRY[name][2] == "record"
 
 
 def model_class(name: str) -> type:

@@ -16,24 +16,52 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_text
+from ..cards import shipped_names, shipped_onnx
 from ..constants import EDF_SUFFIXES, ONNX_SUFFIX, SIGNAL_FILE_SUFFIXES
 from ..errors import EcgnetError
 
 RECORD_SUFFIXES = (".hea",) + EDF_SUFFIXES + SIGNAL_FILE_SUFFIXES
 
 
-def load_classifier(spec: str, backend: str = "auto", device: str = "cpu", threads: int = 0):
-    """A ``Predictor`` (PyTorch) or, for .onnx files, an ``OnnxPredictor`` (torch is then never imported)."""
+def onnxruntime_installed() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def choose_backend(spec: str, backend: str = "auto") -> tuple[str, str]:
+    """(backend, model path or name) that labels with ``spec``: ONNX Runtime for .onnx files, and by default (``auto``)
+    for a shipped model that ships its ONNX graph when onnxruntime is installed (no torch import); PyTorch otherwise."""
     onnx_file = Path(spec).suffix == ONNX_SUFFIX
-    backend = backend if backend != "auto" else ("onnxruntime" if onnx_file else "torch")
-    if backend == "onnxruntime":
-        if not onnx_file:
-            raise EcgnetError(f"--backend onnxruntime runs .onnx files, not {spec}; export one with "
+    if backend == "onnxruntime" and not onnx_file:
+        shipped = shipped_onnx(spec) if spec in shipped_names() else None
+        if shipped is None:
+            raise EcgnetError(f"--backend onnxruntime runs .onnx files and the shipped models, not {spec}; export one with "
                               f"'ecgnet export --checkpoint {spec} --onnx model.onnx'")
+        return backend, str(shipped)
+    if backend == "auto" and not onnx_file and spec in shipped_names() and onnxruntime_installed():
+        shipped = shipped_onnx(spec)
+        if shipped is not None:
+            return "onnxruntime", str(shipped)
+    return ("onnxruntime" if onnx_file and backend != "torch" else "torch"), spec
+
+
+def load_classifier(spec: str, backend: str = "auto", device: str = "cpu", threads: int = 0):
+    """A ``Predictor`` (PyTorch) or an ``OnnxPredictor`` (``choose_backend``; torch is then never imported)."""
+    backend, path = choose_backend(spec, backend)
+    if backend == "onnxruntime":
         from .onnx_backend import OnnxPredictor
-        return OnnxPredictor(spec, threads)
+        return OnnxPredictor(path, threads, name=spec)
+    if Path(spec).suffix == ONNX_SUFFIX:
+        raise EcgnetError(f"{spec} is an ONNX model: run it with --backend onnxruntime (or auto), not torch")
+    from ..models.pretrained import resolve_checkpoint
+    from ..models.registry import is_record_model
     from .inference import Predictor
-    return Predictor.from_checkpoint(spec, device)
+
+    ckpt = resolve_checkpoint(spec)
+    if is_record_model(ckpt.get("model_name", "")):
+        from .diagnosis import RecordPredictor
+        return RecordPredictor(ckpt, spec)
+    return Predictor(ckpt, device, source=spec)
 
 
 def find_records(paths: list[str]) -> list[Path]:
@@ -91,9 +119,9 @@ def _init_worker(job: LabelJob, threads: int) -> None:
     """Each worker process: its thread count, then its own copy of the classifier. A classifier that does not load
     is reported per record: an initializer that raised would make the pool start new workers without end."""
     global _worker_classifier, _worker_error
-    if job.backend != "onnxruntime" and Path(job.model).suffix != ONNX_SUFFIX:
+    if choose_backend(job.model, job.backend)[0] == "torch":
         from ..runtime import configure_process
-        configure_process(threads, "cpu")
+        configure_process(threads, "cpu", deterministic=False)
     try:
         _worker_classifier = load_classifier(job.model, job.backend, "cpu", threads)
     except Exception as e:  # noqa: BLE001 - any reason; it is reported with each record
@@ -112,15 +140,21 @@ def label_to_folder(classifier, recording, out: Path, job: LabelJob) -> dict:
     return result["summary"]
 
 
-def _label_one(task: tuple[Path, Path, LabelJob]) -> dict:
+def label_path(classifier, record: Path, out: Path, job: LabelJob) -> dict:
+    """Label the recording at ``record`` into ``out``: each beat, or with a record-level model the whole recording."""
+    if getattr(classifier, "record_level", False):
+        from .diagnosis import judge_to_folder
+        return judge_to_folder(classifier, record, out, job.detector)
     from ..signals.records import read_recording
+    return label_to_folder(classifier, read_recording(record, job.lead, job.fs), out, job)
 
+
+def _label_one(task: tuple[Path, Path, LabelJob]) -> dict:
     record, out, job = task
     if _worker_classifier is None:
         return {"path": str(record), "status": "failed", "error": f"the model could not be loaded: {_worker_error}"}
     try:
-        recording = read_recording(record, job.lead, job.fs)
-        return {"path": str(record), "status": "ok", "summary": label_to_folder(_worker_classifier, recording, out, job)}
+        return {"path": str(record), "status": "ok", "summary": label_path(_worker_classifier, record, out, job)}
     except EcgnetError as e:
         return {"path": str(record), "status": "failed", "error": str(e)}
     except Exception as e:  # noqa: BLE001 - one broken record must not stop the others; its reason is reported
@@ -147,8 +181,27 @@ def label_many(records: list[Path], out_dir: Path, job: LabelJob, workers: int =
     return rows
 
 
+VERDICT_COLUMNS = ("record_class", "threshold", "leads", "beats_read", "seconds")  # and p_<class>: a record-level model's summary.csv
+
+
+def verdict_csv(rows: list[dict]) -> str:
+    """One line per recording judged by a record-level model: its verdict, probability, threshold, leads and beats, status."""
+    p_key = next((k for r in rows if r["status"] == "ok" for k in r["summary"] if k.startswith("p_")), "p")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["record", "path", VERDICT_COLUMNS[0], p_key, *VERDICT_COLUMNS[1:], "status", "error"])
+    for r in rows:
+        s = r.get("summary") or {}
+        values = [s.get(c, "") for c in (VERDICT_COLUMNS[0], p_key, *VERDICT_COLUMNS[1:])]
+        writer.writerow([r["folder"], r["path"], *(f"{v:.4f}" if isinstance(v, float) else v for v in values), r["status"], r.get("error", "")])
+    return buffer.getvalue()
+
+
 def summary_csv(rows: list[dict]) -> str:
-    """One line per record: minutes, beats, beats per class, ectopic share, share in irregular rhythm, mean heart rate, status."""
+    """One line per record: minutes, beats, beats per class, ectopic share, share in irregular rhythm, mean heart rate, status
+    (``verdict_csv`` for a record-level model's verdicts)."""
+    if any(r["status"] == "ok" and "record_class" in r["summary"] for r in rows):
+        return verdict_csv(rows)
     classes = next((list(r["summary"]["per_class"]) for r in rows if r["status"] == "ok"), [])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

@@ -37,10 +37,10 @@ def _session(path: Path, threads: int):
 class OnnxPredictor:
     """An exported ecgnet model in ONNX Runtime: the same ``predict_proba`` / ``predict`` as ``Predictor``."""
 
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 0, name: str | None = None) -> None:
         path = Path(path)
         self.session = _session(path, threads)
-        self.name = str(path)
+        self.name = name or str(path)
         meta = self._metadata(path)
         self.task: str = meta["task"]
         self.class_names: list[str] = list(meta["class_names"])

@@ -6,17 +6,20 @@ figures on the bundled subset, which a test recomputes from the shipped weights.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text
+from ..cards import read_card
 from ..checksums import sha256_file
-from ..constants import DEFAULT_DETECTOR, TASKS
+from ..constants import DEFAULT_DETECTOR, ONNX_SUFFIX, TASKS
 from ..data.datasets import BUNDLED_DIR, find_file, load_splits
 from ..errors import EcgnetError
 from ..metrics import aami_scores, classification_metrics
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from ..models.pretrained import WEIGHTS_DIR, write_model_file
+from ..models.pretrained import WEIGHTS_DIR, load_model_file, write_model_file
 from ..signals.records import read_recording
 from ..training.evaluation import calibrate
 from .inference import Predictor
@@ -119,4 +122,18 @@ def ship(run_dir: Path, name: str, description: str, intended_use: str, data_dir
             "figures": figures, "training_data": training_files(ckpt, user_train_dir)}
     ckpt["split"] = ckpt["split"] | {"data_dir": user_data_dir}
     ckpt["config"] = ckpt["config"] | {"data_dir": user_train_dir}
-    return write_model_file(ckpt, Path(out_dir) / name, card)
+    path = write_model_file(ckpt, Path(out_dir) / name, card)
+    ship_onnx(name, out_dir)
+    return path
+
+
+def ship_onnx(name: str, out_dir: Path = WEIGHTS_DIR) -> Path:
+    """Export the model file ``name`` in ``out_dir`` as NAME.onnx beside it and record the graph's SHA-256 in its card:
+    the default backend of ``ecgnet predict`` when onnxruntime is installed (``ecgnet.serving.batch.choose_backend``)."""
+    from .export import export_onnx
+
+    base = Path(out_dir) / name
+    path = export_onnx(load_model_file(base), base.with_suffix(ONNX_SUFFIX), name)
+    card = read_card(base) | {"onnx_sha256": sha256_file(path)}
+    write_text(base.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
+    return path

@@ -91,10 +91,11 @@ def test_a_registry_model_trains_through_the_trainer(tmp_path):
 def test_models_register_themselves_and_docs_list_every_one():
     from helpers import ROOT
 
-    from ecgnet.models import is_assembled, register_model
+    from ecgnet.models import is_assembled, is_record_model, register_model
     from ecgnet.models.registry import _REGISTRY
     assert {"kachuee", "kachuee_rr", "kachuee_rrt", "cnn_lstm", "gru", "cnn_bilstm_attn"} == set(list_models())
     assert is_assembled("combined") and is_assembled("linear_rr") and not is_assembled("kachuee")
+    assert list_models("record") == ["lead_pool"] and is_record_model("lead_pool") and not is_record_model("kachuee")
     table = (ROOT / "docs" / "models.md").read_text()
     assert all(f"| `{name}`" in table for name in _REGISTRY), [n for n in _REGISTRY if f"| `{n}`" not in table]
     with pytest.raises(ValueError, match="registered twice"):

@@ -137,10 +137,14 @@ def record_level(args: argparse.Namespace) -> bool:
 
     if not args.checkpoint or choose_backend(args.checkpoint, args.backend)[0] == "onnxruntime":
         return False
+    from ..errors import EcgnetError
     from ..models.pretrained import resolve_checkpoint
     from ..models.registry import is_record_model
 
-    return is_record_model(resolve_checkpoint(args.checkpoint).get("model_name", ""))
+    try:
+        return is_record_model(resolve_checkpoint(args.checkpoint).get("model_name", ""))
+    except EcgnetError:  # reported when the model is loaded, after the recording's own errors
+        return False
 
 
 def predict_verdict(predictor, record: Path, args: argparse.Namespace) -> int:

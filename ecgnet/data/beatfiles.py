@@ -6,14 +6,12 @@ also reads .npy and Kaggle-style .mat files.
 """
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import importlib
 import io
 import logging
 import lzma
-import math
 import multiprocessing
 import os
 import zlib
@@ -21,82 +19,17 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..atomic import atomic_write
 from ..checksums import verify_listed
 from ..constants import BEAT_CSV_SUFFIXES, BEAT_FILE_SUFFIXES, BEAT_LENGTH, SAMPLE_RATE
 from ..errors import EcgnetError
+from .tables import check_path, read_table
 
 log = logging.getLogger(__name__)
 
 N_COLUMNS = BEAT_LENGTH + 1
 CACHE_VERSION = 1
-_CORRUPT = (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError)
-
-
-def open_text(path: Path) -> io.TextIOBase:
-    """Open a .csv, .csv.gz or .csv.xz file as text."""
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rt", newline="")
-    if name.endswith(".xz"):
-        return lzma.open(path, "rt", newline="")
-    return open(path, "rt", newline="")
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise EcgnetError(f"{path}: file not found")
-    if path.is_dir():
-        raise EcgnetError(f"{path}: is a directory, expected a beat file ({', '.join(BEAT_FILE_SUFFIXES)})")
-
-
-def _expected(columns: tuple[int, ...]) -> str:
-    return " or ".join(f"{c} ({BEAT_LENGTH} samples{' + label' if c > BEAT_LENGTH else ''})" for c in columns)
-
-
-def _diagnose(path: Path, columns: tuple[int, ...]) -> EcgnetError:
-    """Scan the file row by row and describe the first problem (slow; only on failure)."""
-    width = None
-    try:
-        with open_text(path) as f:
-            for i, row in enumerate(csv.reader(f), start=1):
-                if len(row) not in columns or (width is not None and len(row) != width):
-                    hint = " (a ragged row?)" if width is not None else ""
-                    return EcgnetError(f"{path}, row {i}: {len(row)} values, expected {_expected(columns)}{hint}")
-                width = len(row)
-                for j, cell in enumerate(row, start=1):
-                    try:
-                        value = float(cell)
-                    except ValueError:
-                        hint = "; the files have no header row, remove it" if i == 1 else ""
-                        return EcgnetError(f"{path}, row {i}, column {j}: {cell.strip()!r} is not a number{hint}")
-                    if not math.isfinite(value):
-                        return EcgnetError(f"{path}, row {i}, column {j}: value {cell.strip()} is not finite; remove or repair the row")
-    except _CORRUPT as e:
-        return EcgnetError(f"{path}: file is truncated or corrupt ({e.__class__.__name__}: {e}); download or decompress it again")
-    return EcgnetError(f"{path}: could not be parsed as a numeric CSV of {_expected(columns)} columns")
-
-
-def read_table(path: Path, columns: tuple[int, ...] = (N_COLUMNS,)) -> np.ndarray:
-    """Parse a headerless numeric CSV whose rows all have one of ``columns`` values; finite values only."""
-    _check_path(path)
-    try:
-        table = pd.read_csv(path, header=None, dtype=np.float64, engine="c").to_numpy()
-    except pd.errors.EmptyDataError:
-        raise EcgnetError(f"{path}: file is empty; expected rows of {_expected(columns)} values") from None
-    except _CORRUPT as e:
-        raise EcgnetError(f"{path}: file is truncated or corrupt ({e.__class__.__name__}); download or decompress it again") from None
-    except PermissionError:
-        raise EcgnetError(f"{path}: permission denied") from None
-    except (ValueError, pd.errors.ParserError):
-        raise _diagnose(path, columns) from None
-    if table.ndim != 2 or table.shape[1] not in columns or not np.isfinite(table).all():
-        raise _diagnose(path, columns)
-    if len(table) == 0:
-        raise EcgnetError(f"{path}: file has no rows")
-    return table
 
 
 def check_labels(labels: np.ndarray, source: str, n_classes: int | None = None, what: str = "label") -> np.ndarray:
@@ -160,7 +93,7 @@ def read_beats(path: str | Path, n_classes: int | None = None, use_cache: bool =
     With ``n_classes``, labels outside 0..n_classes-1 are an error.
     """
     path = Path(path)
-    _check_path(path)
+    check_path(path)
     cached = _cache_path(path) if use_cache else None
     beats = labels = None
     if cached is not None and cached.exists():
@@ -171,7 +104,7 @@ def read_beats(path: str | Path, n_classes: int | None = None, use_cache: bool =
             beats = labels = None  # a damaged cache entry is rebuilt from the source
     if beats is None:
         verify_listed(path)  # parsed from the file: check it against SHA256SUMS (a cache hit was checked when cached)
-        table = read_table(path)
+        table = read_table(path, (N_COLUMNS,))
         labels = check_labels(table[:, -1], str(path))
         beats = np.ascontiguousarray(table[:, :-1], dtype=np.float32)
         if cached is not None:
@@ -262,7 +195,7 @@ def read_beats_file(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         return split_columns(read_table(path, (BEAT_LENGTH, N_COLUMNS)), str(path))
     if not name.endswith(BEAT_FILE_SUFFIXES):
         raise EcgnetError(f"{path}: unsupported file type; use {', '.join(BEAT_FILE_SUFFIXES)}")
-    _check_path(path)
+    check_path(path)
     return split_columns(np.asarray(_load_array(path)), str(path))
 
 

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import Dataset
 
 from ..atomic import write_text
@@ -131,6 +129,8 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     idx = np.arange(len(labels))
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 2 else None  # sklearn needs 2 per class
+    from sklearn.model_selection import train_test_split
+
     kept, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(kept), np.sort(held)
 
@@ -159,6 +159,8 @@ def resolve_data_dir(data_dir: str | Path, task: Task) -> Path:
 def read_index(path: Path, n_beats: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Records (n,) and rhythm features (n, 4) or None from a ``<stem>_index.csv`` side file."""
     verify_listed(path)
+    import pandas as pd  # only when an index is read
+
     try:
         index = pd.read_csv(path, dtype={"record": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:

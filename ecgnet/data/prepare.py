@@ -15,14 +15,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.pool
-import sys
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from ..atomic import atomic_write
 from ..checksums import write_sums
@@ -32,6 +28,7 @@ from ..signals.preprocess import detect_r_peaks, paper_r_peaks, resample, rescal
 from ..signals.records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
 from ..signals.rhythm import RHYTHM_FEATURES, rhythm_features
 from .beatfiles import write_beats_csv
+from .parallel import collect, worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -70,44 +67,6 @@ def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, r
             extra = "".join(f",{v:.6f}" for v in rhythm[i]) if rhythm is not None else ""
             f.write(f"{i + 1},{rec},{s},{y}{extra}\n")
     log.info("wrote %s.csv: %d beats, classes %s", out / stem, len(labels), np.bincount(labels).tolist())
-
-
-def _attempt(fn, base: Path) -> tuple[bool, object]:
-    """``fn(base)``, or the reason it failed: a bad record is reported, not fatal."""
-    try:
-        return True, fn(base)
-    except (EcgnetError, OSError, ValueError) as e:
-        return False, str(e)
-
-
-@contextmanager
-def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
-    """A pool of ``workers`` spawned processes (clean workers, no forked thread pools), or None for one."""
-    if workers <= 1:
-        yield None
-        return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield pool
-
-
-def collect(items: list[tuple[str, Path]], fn, pool: multiprocessing.pool.Pool | None = None) -> list[dict]:
-    """Run ``fn`` over records (in ``pool`` if given) with a progress bar; bad records are reported and
-    skipped. Results keep the order of ``items``, so the output does not depend on the pool."""
-    attempt = partial(_attempt, fn)
-    bases = [base for _, base in items]
-    outcomes = pool.imap(attempt, bases) if pool is not None else map(attempt, bases)
-    results, failed = [], []
-    for (name, _), (ok, value) in zip(items, tqdm(outcomes, total=len(items), desc="records", file=sys.stderr)):
-        if ok:
-            results.append(value)
-        else:
-            failed.append(name)
-            tqdm.write(f"skipped record {name}: {value}", file=sys.stderr)
-    if failed:
-        log.warning("%d record(s) skipped: %s", len(failed), ", ".join(failed))
-    if not results:
-        raise EcgnetError("no record could be read; check --src")
-    return results
 
 
 def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float = 0.0,

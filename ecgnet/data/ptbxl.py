@@ -25,7 +25,7 @@ from ..checksums import write_sums
 from ..constants import MI_CLASSES, RHYTHM_LEAD, STANDARD_LEADS
 from ..errors import EcgnetError
 from ..signals.leads import lead_beats, read_leads
-from .prepare import collect
+from .parallel import collect
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,19 @@ with a bias that does not learn the training patients. Registered as ``linear_rr
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..constants import BEAT_LENGTH
-from ..data.datasets import BeatDataset
 from ..errors import EcgnetError
 from .model import BeatClassifier
 from .registry import register_model
+
+if TYPE_CHECKING:  # the data layer (pandas, scikit-learn) is not needed to run a fitted model
+    from ..data.datasets import BeatDataset
 
 LINEAR = "linear_rr"     # its registry name
 LINEAR_STEP = 9          # every 9th sample: 21 of the beat's 187 (the probe used about 20)

@@ -24,8 +24,12 @@ RECORD_SUFFIXES = (".hea",) + EDF_SUFFIXES + SIGNAL_FILE_SUFFIXES
 
 
 def onnxruntime_installed() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("onnxruntime") is not None
+    """Whether ONNX Runtime imports here (a model about to run on it pays this import anyway)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def choose_backend(spec: str, backend: str = "auto") -> tuple[str, str]:

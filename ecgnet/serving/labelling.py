@@ -15,9 +15,7 @@ from ..atomic import atomic_write
 from ..constants import DEFAULT_DETECTOR, ECTOPIC, UNCERTAIN
 from ..data.beatfiles import read_beats_file
 from ..errors import EcgnetError
-from ..plots import save_png, strip_figure
 from ..signals.context import BeatContext
-from ..signals.preprocess import check_signal, cut_detected_beats
 from ..signals.records import Recording
 from ..signals.rhythm import PLAUSIBLE_RR_S, RHYTHM_FEATURES
 
@@ -90,6 +88,8 @@ def label_record(classifier: BeatClassifier, recording: Recording, detector: str
     (counted in the summary as not_cut). Below ``min_confidence`` a beat is 'uncertain'.
     """
     check_min_confidence(min_confidence)
+    from ..signals.preprocess import check_signal, cut_detected_beats  # scipy: only when a recording is cut
+
     signal = check_signal(recording.signal, recording.fs, recording.name)
     cut, samples = cut_detected_beats(signal, recording.fs, detector, classifier.before_r_s)
     if len(samples) == 0:
@@ -127,6 +127,8 @@ def record_summary(classifier: BeatClassifier, recording: Recording, detector: s
 
 def plot_strip(result: dict, recording: Recording, path: str | Path, start: float = 0.0, seconds: float = 15.0) -> None:
     """PNG of an ECG strip with every classified beat marked and labelled."""
+    from ..plots import save_png, strip_figure  # matplotlib: only when a strip is drawn
+
     fs = recording.fs
     lo, hi = int(start * fs), int(min(len(result["signal"]), (start + seconds) * fs))
     if hi <= lo:

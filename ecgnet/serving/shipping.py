@@ -27,6 +27,7 @@ from .labelling import label_record
 from .scoring import evaluate
 
 BUNDLED_RECORD = BUNDLED_DIR / "records" / "208"   # first minute of MIT-BIH record 208 (N, V and F beats)
+BUNDLED_ECG = BUNDLED_DIR / "records" / "00008_lr"  # PTB-XL record 8: 10 s, 12 leads, fold 9, an inferior MI
 LIMITS = ("Research software, not a medical device: not for diagnosis or any clinical decision. Figures are on "
           "MIT-BIH / PTB beats; other populations, leads, devices and noise levels may score lower.")
 
@@ -137,3 +138,29 @@ def ship_onnx(name: str, out_dir: Path = WEIGHTS_DIR) -> Path:
     card = read_card(base) | {"onnx_sha256": sha256_file(path)}
     write_text(base.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
     return path
+
+
+MI_LIMITS = ("Research software, not a medical device: not for diagnosis or any clinical decision. Trained and measured on "
+             "PTB-XL (one German hospital, 10 s resting 12-lead ECGs at 100 Hz) for MI against normal ECGs only: records of "
+             "other diagnoses (conduction disturbance, hypertrophy, ST-T change) were left out of training and are not a "
+             "class, so their verdicts mean little.")
+
+
+def record_headline(figures: dict) -> str:
+    """One line of a record model's fold-9 figures: AUC, sensitivity and specificity per lead set."""
+    return "; ".join(f"{leads}: AUC {f['test']['record']['roc_auc']:.3f}, Se {100 * f['test']['record']['sensitivity']:.1f}%, "
+                     f"Sp {100 * f['test']['record']['specificity']:.1f}%" for leads, f in figures.items())
+
+
+def ship_record_model(ckpt: dict, name: str, description: str, intended_use: str, data_dir: Path, user_data_dir: str,
+                      out_dir: Path = WEIGHTS_DIR) -> Path:
+    """Write a trained record model (``ecgnet.training.record_training``) as the shipped model ``name`` with its card:
+    its fold-8 thresholds and its figures per lead set on fold 8 (selection) and fold 9 (reported only)."""
+    from ..data.ptbxl import BEATS_FILE, INDEX_FILE, RECIPE_FILE
+
+    figures = ckpt["val_metrics"]
+    card = {"description": description, "intended_use": intended_use, "limits": MI_LIMITS, "headline": record_headline(figures),
+            "figures": figures, "history": ckpt.get("history", []),
+            "training_data": {"folder": user_data_dir, "sha256": {f: sha256_file(Path(data_dir) / f) for f in (BEATS_FILE, INDEX_FILE, RECIPE_FILE)}}}
+    ckpt = ckpt | {"split": ckpt["split"] | {"data_dir": user_data_dir}, "config": ckpt["config"] | {"data_dir": user_data_dir}}
+    return write_model_file(ckpt, Path(out_dir) / name, card)

@@ -5,6 +5,8 @@ are the library's (``ecgnet.webapp.session`` holds the glue between uploads and 
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -70,6 +72,23 @@ def recording_view(result: dict, model) -> None:
     down[1].download_button("summary.json", session.summary_json(result), "summary.json", "application/json")
 
 
+def verdict_view(verdict: dict) -> None:
+    p_key = next(k for k in verdict if k.startswith("p_"))
+    cols = st.columns(5)
+    cols[0].metric("Verdict", verdict["record_class"])
+    cols[1].metric(p_key, f"{verdict[p_key]:.3f}")
+    cols[2].metric("Threshold", f"{verdict['threshold']:.3f}")
+    cols[3].metric("Leads", verdict["leads"])
+    cols[4].metric("Beats read", verdict["beats_read"])
+    st.write(f"Judged from {', '.join(verdict['leads_read'])} ({verdict['seconds']:.1f} s at {verdict['fs']:g} Hz) by {verdict['model']}: "
+             f"{verdict['record_class']} when {p_key} ≥ the threshold chosen on held-out patients for {verdict['leads']}.")
+    seconds = min(10.0, verdict["seconds"])
+    n = int(seconds * verdict["fs"])
+    st.line_chart(pd.DataFrame(verdict["signals"][:, :n].T, columns=verdict["names"], index=np.arange(n) / verdict["fs"]))
+    clean = {k: v for k, v in verdict.items() if k not in ("signals", "names")}
+    st.download_button("summary.json", json.dumps(clean, indent=2) + "\n", "summary.json", "application/json")
+
+
 def beat_panel(result: dict, i: int, model) -> None:
     table = result["table"]
     probs = {k[2:]: float(table[k][i]) for k in table if k.startswith("p_")}
@@ -95,14 +114,17 @@ settings = sidebar()
 kind = st.radio("What are you uploading?", ["A recording", "A beat file"], horizontal=True)
 files = st.file_uploader("WFDB .hea + .dat, EDF, or a .csv/.npy signal — or beats as .csv / .npy / .mat",
                          accept_multiple_files=True, key="input")
-example = st.button("Try the example record (MIT-BIH 208, first minute)")
+example = st.button("Try the example record (MIT-BIH 208, first minute; for a record-level model a 12-lead PTB-XL ECG)")
 if example:
     st.session_state.example, st.session_state.beat = True, -1
 try:
     classifier = session.classifier(settings, kind == "A recording")
     if kind == "A recording" and (files or st.session_state.get("example")):
         source = session.files_of(files) if files else session.EXAMPLE
-        recording_view(session.label(source, classifier, settings), classifier)
+        if getattr(classifier, "record_level", False):
+            verdict_view(session.judge(source, classifier, settings))
+        else:
+            recording_view(session.label(source, classifier, settings), classifier)
     elif kind == "A beat file" and files:
         beat_file_view(*session.classify_beats(session.files_of(files), classifier, settings))
 except EcgnetError as e:

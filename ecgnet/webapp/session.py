@@ -19,10 +19,12 @@ from ..constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL, EDF_SUFFIXES, MAX_U
 from ..errors import EcgnetError
 from ..metrics import classification_metrics
 from ..models.pretrained import resolve_checkpoint, shipped_names
+from ..models.registry import is_record_model
+from ..serving.diagnosis import RecordPredictor, read_record_leads
 from ..serving.explain import attribution
 from ..serving.inference import Predictor
 from ..serving.labelling import beat_rows, label_record, write_beat_table
-from ..serving.shipping import BUNDLED_RECORD
+from ..serving.shipping import BUNDLED_ECG, BUNDLED_RECORD
 from ..signals.records import read_recording
 from ..signals.rhythm import RHYTHM_FEATURES
 from ..signals.template import median_beat
@@ -52,10 +54,17 @@ def model_choices(log_dir: Path = Path("log")) -> list[str]:
     return shipped_names() + runs
 
 
+def _predictor(ckpt: dict, name: str) -> Predictor | RecordPredictor:
+    """A beat model's Predictor (PyTorch: the page shows gradients), or a record model's RecordPredictor."""
+    if is_record_model(ckpt.get("model_name", "")):
+        return RecordPredictor(ckpt, name)
+    return Predictor(ckpt, "cpu", source=name)
+
+
 @st.cache_resource(max_entries=4)
-def _load(spec: str, files: tuple[tuple[str, bytes], ...]) -> Predictor:
+def _load(spec: str, files: tuple[tuple[str, bytes], ...]) -> Predictor | RecordPredictor:
     if not files:
-        return Predictor.from_checkpoint(spec, "cpu")
+        return _predictor(resolve_checkpoint(spec), spec)
     with upload_folder() as tmp:
         paths = [tmp / Path(name).name for name, _ in files]
         for path, (_, data) in zip(paths, files):
@@ -63,7 +72,7 @@ def _load(spec: str, files: tuple[tuple[str, bytes], ...]) -> Predictor:
         main = next((p for p in paths if p.suffix in (".pt", MODEL_FILE_SUFFIX)), None)
         if main is None:
             raise EcgnetError("upload a checkpoint: a .pt file, or a .safetensors file with its .json card")
-        return Predictor(resolve_checkpoint(main), "cpu", source=main.name)
+        return _predictor(resolve_checkpoint(main), main.name)
 
 
 def classifier(settings: dict, for_recording: bool) -> Predictor:
@@ -100,6 +109,19 @@ def _label(files: tuple[tuple[str, bytes], ...], model_name: str, _classifier: P
         recording = read_recording(path, lead, fs)
     result = label_record(_classifier, recording, detector, min_confidence)
     return result | {"fs": recording.fs, "lead": recording.lead, "seconds": len(result["signal"]) / recording.fs}
+
+
+@st.cache_data(max_entries=8, show_spinner="Judging the recording…")
+def _judge(files: tuple[tuple[str, bytes], ...], model_name: str, _predictor: RecordPredictor, detector: str) -> dict:
+    with upload_folder() as tmp:
+        path = BUNDLED_ECG if files == EXAMPLE else _write(files, tmp)
+        recording = read_record_leads(path)
+    return _predictor.judge(recording, detector) | {"signals": recording.signals, "names": recording.names}
+
+
+def judge(files: tuple[tuple[str, bytes], ...], model: RecordPredictor, settings: dict) -> dict:
+    """A record model's verdict on the uploaded (or example 12-lead) recording, with its signals, computed once per upload."""
+    return _judge(files, model.name, model, settings["detector"])
 
 
 def label(files: tuple[tuple[str, bytes], ...], model: Predictor, settings: dict) -> dict:

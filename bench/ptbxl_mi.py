@@ -2,6 +2,7 @@
 
     ecgnet prepare ptbxl --src ../shared/data/ptbxl --out data/ptbxl --workers 2
     python bench/ptbxl_mi.py --data-dir data/ptbxl [--seeds 0 1 2] [--variants frozen-concat finetune-concat ...]
+    python bench/ptbxl_mi.py --data-dir data/ptbxl --roc ptbxl-mi      # docs/ptbxl_roc.png: a model's fold-9 ROC curves
 
 Each variant is trained for every seed on folds 1-7 (``ecgnet.training.record_training``), its epoch chosen by
 fold-8 ROC AUC and its threshold by Youden's J on fold 8; fold 9 is only reported. Choices rest on the fold-8
@@ -15,7 +16,7 @@ import json
 import time
 
 import numpy as np
-from common import RESULTS, mean_sd, save, table
+from common import RESULTS, ROOT, mean_sd, save, table
 
 from ecgnet.runtime import configure_process
 from ecgnet.training.record_training import RecordTrainingConfig, train_record_model
@@ -45,13 +46,34 @@ def rows_of(results: dict) -> list[dict]:
     return rows
 
 
+def draw_roc(model: str, data_dir: str) -> None:
+    """The fold-9 ROC curves of a record model, from its 12 leads and from lead II, with its operating points."""
+    from ecgnet.constants import RHYTHM_LEAD
+    from ecgnet.data.ptbxl import load_ptbxl
+    from ecgnet.plots import roc_figure, save_png
+    from ecgnet.serving.batch import load_classifier
+    from ecgnet.training.record_training import p_mi
+
+    predictor = load_classifier(model, "torch")
+    test = load_ptbxl(data_dir).split("test")
+    curves = {leads: (p_mi(predictor.model, test, only), test.labels, predictor.thresholds[leads])
+              for leads, only in (("12 leads", None), ("lead II", (RHYTHM_LEAD,)))}
+    path = ROOT / "docs" / "ptbxl_roc.png"
+    with open(path, "wb") as f:
+        save_png(roc_figure(curves, f"{model}: MI vs NORM, PTB-XL fold 9 ({len(test.labels)} records)"), f, dpi=110)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default="data/ptbxl")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--roc", metavar="MODEL", help="only draw MODEL's fold-9 ROC curves (12 leads, lead II) to docs/ptbxl_roc.png")
     args = p.parse_args()
     configure_process(0, "cpu")
+    if args.roc:
+        return draw_roc(args.roc, args.data_dir)
     path = RESULTS / "ptbxl_mi.json"
     results = json.loads(path.read_text())["results"] if path.exists() else {}
     for variant in args.variants:

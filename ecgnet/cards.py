@@ -29,6 +29,11 @@ def read_card(path: str | Path) -> dict:
     return card
 
 
+def shipped_models() -> dict[str, dict]:
+    """The models shipped with the package: name -> card, in name order."""
+    return {p.stem: read_card(p) for p in sorted(WEIGHTS_DIR.glob("*.json"))}
+
+
 def shipped_names() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json"))
 

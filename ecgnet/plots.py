@@ -102,3 +102,21 @@ def coverage_figure(calibration: dict, title: str = "") -> Figure:
 def save_png(fig: Figure, path: str | Path | IO[bytes], dpi: int = 120) -> None:
     """Write ``fig`` as PNG to a path or an open binary file."""
     fig.savefig(path, dpi=dpi, format="png")
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str = "") -> Figure:
+    """ROC curves: label -> (scores, true labels 0/1, the operating threshold, marked on its curve)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    for label, (p, y, threshold) in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        line, = ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(y, p):.3f})")
+        called = p >= threshold
+        ax.plot([called[y == 0].mean()], [called[y == 1].mean()], "o", color=line.get_color())
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

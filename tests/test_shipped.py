@@ -8,8 +8,10 @@ from helpers import FIXTURES, SAMPLES, ecgnet
 
 from ecgnet.constants import DEFAULT_MODEL, DEFAULT_RECORD_MODEL
 from ecgnet.models.pretrained import WEIGHTS_DIR, load_model_file, resolve_checkpoint, shipped_models
+from ecgnet.models.registry import is_record_model
+from ecgnet.serving.batch import load_classifier
 from ecgnet.serving.inference import Predictor
-from ecgnet.serving.shipping import bundled_figures
+from ecgnet.serving.shipping import bundled_figures, bundled_verdicts
 
 SHIPPED = ("mitbih", "mitbih-rr", "ptbdb-mi")
 
@@ -27,6 +29,8 @@ def test_the_shipped_models_are_all_there_with_cards():
     models = shipped_models()
     assert set(SHIPPED) <= set(models) and {DEFAULT_MODEL, DEFAULT_RECORD_MODEL} <= set(models)
     for name, card in models.items():
+        if is_record_model(card["model_name"]):
+            continue  # test_the_record_model_reproduces_its_bundled_verdicts
         assert (WEIGHTS_DIR / f"{name}.safetensors").stat().st_size < 250_000 * networks(card["model_args"])
         for key in ("sha256", "task", "class_names", "model_args", "recipe", "calibration", "config", "figures", "training_data", "limits"):
             assert key in card, (name, key)
@@ -46,6 +50,19 @@ def test_shipped_weights_reproduce_their_recorded_figures(name):
             assert again[key] == pytest.approx(value, abs=1e-5), key
         else:
             assert again[key] == value, key
+
+
+def test_the_record_model_reproduces_its_bundled_verdicts():
+    card = shipped_models()["ptbxl-mi"]
+    assert card["model_name"] == "lead_pool" and set(card["calibration"]["thresholds"]) == {"12 leads", "lead II"}
+    twelve = card["figures"]["12 leads"]["test"]
+    assert twelve["record"]["roc_auc"] >= 0.9 and twelve["record"]["sensitivity"] >= 0.8 and twelve["record"]["specificity"] >= 0.85
+    again = bundled_verdicts(load_classifier("ptbxl-mi"))
+    recorded = card["figures"]["bundled"]
+    assert again["record"] == recorded["record"]
+    for leads in ("12 leads", "lead II"):
+        assert again[leads]["record_class"] == recorded[leads]["record_class"]
+        assert again[leads]["p_MI"] == pytest.approx(recorded[leads]["p_MI"], abs=1e-5)
 
 
 def test_models_command_lists_them(capsys):

@@ -52,9 +52,9 @@ def test_example_record_gives_the_clis_counts(tmp_path):
 
 
 def test_downloads_equal_the_cli_files(tmp_path):
-    from ecgnet.serving.inference import Predictor
-    model = Predictor.from_checkpoint("mitbih-rr", "cpu")
-    settings = {"detector": DEFAULT_DETECTOR, "lead": None, "fs": None, "min_confidence": None}
+    settings = {"model": session.AUTO_MODEL, "checkpoint_files": (), "detector": DEFAULT_DETECTOR, "lead": None, "fs": None,
+                "min_confidence": None}
+    model = session.classifier(settings, for_recording=True)  # what the page labels with: as the CLI, ONNX Runtime here
     result = session.label(session.EXAMPLE, model, settings)
     assert ecgnet("predict", "--record", BUNDLED_RECORD, "--out", tmp_path) == 0
     assert session.beats_csv(result) == (tmp_path / "beats.csv").read_bytes()
@@ -122,3 +122,14 @@ def test_a_foreign_checkpoint_upload_is_refused(tmp_path):
     uploader(at, "ckpt").upload("model.pt", (tmp_path / "model.pt").read_bytes())
     at.run()
     assert any("truncated or corrupt" in e.value for e in at.error)
+
+
+def test_a_record_model_shows_its_verdict_on_the_example():
+    at = page()
+    at.sidebar.selectbox[0].select("ptbxl-mi").run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    shown = metrics(at)
+    card = json.loads((ROOT / "ecgnet" / "weights" / "ptbxl-mi.json").read_text())["figures"]["bundled"]
+    assert shown["Verdict"] == card["12 leads"]["record_class"] == "MI" and shown["Leads"] == "12 leads"
+    assert shown["p_MI"] == f"{card['12 leads']['p_MI']:.3f}"

@@ -28,6 +28,11 @@ INTENDED_USE = ("Research on record-level MI screening of resting ECGs: 'ecgnet 
                 "(chosen on fold 8); figures per record and per patient on fold 9, patients never seen in training or selection.")
 
 
+def lead_sets(card: dict) -> dict:
+    """The card's figures per lead set (without the bundled-example check)."""
+    return {k: v for k, v in card["figures"].items() if k != "bundled"}
+
+
 def model_card(card: dict) -> str:
     """docs/models/ptbxl-mi.md from the shipped card."""
     lines = [f"# Model card: `{card['name']}`", "", card["description"], "",
@@ -40,14 +45,16 @@ def model_card(card: dict) -> str:
              f"({card['split']['n_train']} records of folds 1-7; {card['split']['n_val']} of fold 8; {card['split']['n_test']} of fold 9).",
              "", "## Figures (fold 9: 55 MI / 110 NORM records of patients never seen; thresholds from fold 8)", "",
              "| leads | threshold | level | ROC AUC | sensitivity | specificity | PPV |", "|---|---|---|---|---|---|---|"]
-    for leads, f in card["figures"].items():
+    for leads, f in lead_sets(card).items():
         for level in ("record", "patient"):
             t = f["test"][level]
             lines.append(f"| {leads} | {f['threshold']:.3f} | {level} | {t['roc_auc']:.3f} | {100 * t['sensitivity']:.1f}% | "
                          f"{100 * t['specificity']:.1f}% | {100 * t['ppv']:.1f}% |")
     lines += ["", "Sensitivity per MI location (records, fold 9): " + "; ".join(
         f"{leads}: " + ", ".join(f"{k} {100 * v['sensitivity']:.0f}% (n={v['n']})" for k, v in f["test"]["sensitivity_by_location"].items() if v["n"])
-        for leads, f in card["figures"].items()) + ".",
+        for leads, f in lead_sets(card).items()) + ".",
+              "", f"Bundled example (`{card['figures']['bundled']['record']}`, checked by `tests/test_shipped.py`): "
+              + json.dumps({k: v for k, v in card["figures"]["bundled"].items() if k != "record"}) + ".",
               "", "## Config", "", "```json", json.dumps(card["config"], indent=1), "```", "",
               "Re-create: `python tools/make_record_weights.py --ptbxl DIR`.", ""]
     return "\n".join(lines)

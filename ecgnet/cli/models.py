@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.pretrained import shipped_models
+    from ..cards import shipped_models
 
     models = shipped_models()
     if args.json:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from ..atomic import write_bytes
-from ..cards import MODEL_FILE_KIND, WEIGHTS_DIR, read_card, shipped_names
+from ..cards import MODEL_FILE_KIND, WEIGHTS_DIR, read_card, shipped_models, shipped_names  # noqa: F401 (re-exported)
 from ..checksums import sha256_bytes
 from ..constants import MODEL_FILE_SUFFIX, ONNX_SUFFIX
 from ..errors import EcgnetError
@@ -23,11 +23,6 @@ from .checkpoint import CHECKPOINT_KIND, FORMAT_VERSION, load_checkpoint, upgrad
 # Keys of a checkpoint a model file carries over (everything but weights and optimiser state).
 CARRIED_KEYS = ("task", "class_names", "model_name", "model_args", "recipe", "calibration", "config", "split",
                 "epoch", "step", "val_metrics", "versions", "pretrained", "members")
-
-
-def shipped_models() -> dict[str, dict]:
-    """The models shipped with the package: name -> card, in name order."""
-    return {p.stem: read_card(p) for p in sorted(WEIGHTS_DIR.glob("*.json"))}
 
 
 def load_model_file(path: str | Path) -> dict:

@@ -22,12 +22,13 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.pretrained import WEIGHTS_DIR, load_model_file, write_model_file
 from ..signals.records import read_recording
 from ..training.evaluation import calibrate
+from .diagnosis import RecordPredictor
 from .inference import Predictor
 from .labelling import label_record
 from .scoring import evaluate
 
 BUNDLED_RECORD = BUNDLED_DIR / "records" / "208"   # first minute of MIT-BIH record 208 (N, V and F beats)
-BUNDLED_ECG = BUNDLED_DIR / "records" / "00008_lr"  # PTB-XL record 8: 10 s, 12 leads, fold 9, an inferior MI
+BUNDLED_ECG = BUNDLED_DIR / "records" / "00184_lr"  # PTB-XL record 184: 10 s, 12 leads, fold 9, inferolateral + anteroseptal MI (likelihood 100)
 LIMITS = ("Research software, not a medical device: not for diagnosis or any clinical decision. Figures are on "
           "MIT-BIH / PTB beats; other populations, leads, devices and noise levels may score lower.")
 
@@ -152,6 +153,21 @@ def record_headline(figures: dict) -> str:
                      f"Sp {100 * f['test']['record']['specificity']:.1f}%" for leads, f in figures.items())
 
 
+def bundled_verdicts(predictor: RecordPredictor) -> dict:
+    """p of the positive class on the bundled 12-lead example, from its 12 leads and from lead II alone (a test recomputes it)."""
+    from ..signals.leads import MultiLead, lead_slot
+    from .diagnosis import read_record_leads
+
+    recording = read_record_leads(BUNDLED_ECG)
+    ii = [i for i, n in enumerate(recording.names) if lead_slot(n) == 1]
+    lead_ii = MultiLead(recording.signals[ii], recording.fs, [recording.names[i] for i in ii], recording.name)
+    out = {"record": BUNDLED_ECG.name}
+    for r in (recording, lead_ii):
+        verdict = predictor.judge(r)
+        out[verdict["leads"]] = {"record_class": verdict["record_class"], f"p_{predictor.positive}": verdict[f"p_{predictor.positive}"]}
+    return out
+
+
 def ship_record_model(ckpt: dict, name: str, description: str, intended_use: str, data_dir: Path, user_data_dir: str,
                       out_dir: Path = WEIGHTS_DIR) -> Path:
     """Write a trained record model (``ecgnet.training.record_training``) as the shipped model ``name`` with its card:
@@ -159,8 +175,9 @@ def ship_record_model(ckpt: dict, name: str, description: str, intended_use: str
     from ..data.ptbxl import BEATS_FILE, INDEX_FILE, RECIPE_FILE
 
     figures = ckpt["val_metrics"]
+    bundled = bundled_verdicts(RecordPredictor(ckpt, name))
     card = {"description": description, "intended_use": intended_use, "limits": MI_LIMITS, "headline": record_headline(figures),
-            "figures": figures, "history": ckpt.get("history", []),
+            "figures": figures | {"bundled": bundled}, "history": ckpt.get("history", []),
             "training_data": {"folder": user_data_dir, "sha256": {f: sha256_file(Path(data_dir) / f) for f in (BEATS_FILE, INDEX_FILE, RECIPE_FILE)}}}
     ckpt = ckpt | {"split": ckpt["split"] | {"data_dir": user_data_dir}, "config": ckpt["config"] | {"data_dir": user_data_dir}}
     return write_model_file(ckpt, Path(out_dir) / name, card)

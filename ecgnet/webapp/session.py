@@ -20,6 +20,7 @@ from ..errors import EcgnetError
 from ..metrics import classification_metrics
 from ..models.pretrained import resolve_checkpoint, shipped_names
 from ..models.registry import is_record_model
+from ..serving.batch import load_classifier
 from ..serving.diagnosis import RecordPredictor, read_record_leads
 from ..serving.explain import attribution
 from ..serving.inference import Predictor
@@ -63,8 +64,8 @@ def _predictor(ckpt: dict, name: str) -> Predictor | RecordPredictor:
 
 @st.cache_resource(max_entries=4)
 def _load(spec: str, files: tuple[tuple[str, bytes], ...]) -> Predictor | RecordPredictor:
-    if not files:
-        return _predictor(resolve_checkpoint(spec), spec)
+    if not files:  # as 'ecgnet predict' labels: a shipped model on ONNX Runtime when it is installed
+        return load_classifier(spec)
     with upload_folder() as tmp:
         paths = [tmp / Path(name).name for name, _ in files]
         for path, (_, data) in zip(paths, files):
@@ -165,7 +166,14 @@ def clicked_beat(event) -> int | None:
     return None
 
 
-def beat_attribution(result: dict, model: Predictor, i: int) -> np.ndarray:
+@st.cache_resource(max_entries=2)
+def _torch_predictor(spec: str) -> Predictor:
+    return Predictor.from_checkpoint(spec, "cpu")
+
+
+def beat_attribution(result: dict, model, i: int) -> np.ndarray:
+    """Gradient x input of beat ``i`` (PyTorch: a model labelling on ONNX Runtime is loaded in PyTorch for it)."""
+    model = model if isinstance(model, Predictor) else _torch_predictor(model.name)
     rhythm = np.array([result["table"][c][i] for c in RHYTHM_FEATURES], dtype=np.float32)
     template = median_beat(result["beats"]) if model.needs_template else None
     return attribution(model, result["beats"][i], rhythm, template=template)

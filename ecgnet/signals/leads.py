@@ -14,7 +14,7 @@ import numpy as np
 from ..constants import BEAT_LENGTH, DEFAULT_DETECTOR, RHYTHM_LEAD, STANDARD_LEADS
 from ..errors import EcgnetError
 from .preprocess import check_signal, detect_r_peaks, resample, rescale_positions, segment_beats
-from .records import _record_base, check_claimed_size
+from .records import wfdb_record
 
 MIN_BEATS = 2  # a recording with fewer detected beats cannot be judged
 
@@ -46,21 +46,7 @@ def lead_slot(name: str) -> int | None:
 
 def read_leads(path: str | Path) -> MultiLead:
     """Every lead of a WFDB record."""
-    import wfdb
-
-    base = _record_base(path)
-    header = base.with_suffix(".hea")
-    if not header.exists():
-        raise EcgnetError(f"{base}: WFDB header {header.name} not found; pass a WFDB record (NAME or NAME.hea)")
-    try:
-        head = wfdb.rdheader(str(base))
-    except Exception as e:  # wfdb raises many types for a bad header
-        raise EcgnetError(f"{header}: unreadable WFDB header ({e})") from None
-    check_claimed_size(head, base, header)
-    try:
-        record = wfdb.rdrecord(str(base))
-    except Exception as e:
-        raise EcgnetError(f"{base}: cannot read the signal ({e.__class__.__name__}: {e}); unsupported WFDB format?") from None
+    record, base = wfdb_record(path)
     return MultiLead(record.p_signal.T.astype(np.float64), float(record.fs), [str(n or "") for n in record.sig_name], base.name)
 
 

@@ -42,28 +42,37 @@ def _record_base(path: str | Path) -> Path:
 
 def read_wfdb(path: str | Path, lead: str | None = None, channel: int | None = None) -> Recording:
     """One lead of a WFDB record: ``channel`` by index, or ``lead`` by name, else MLII / II, else the first channel."""
+    def pick(names: list[str], base: Path) -> list[int]:
+        if channel is None:
+            return [pick_lead(names, lead, str(base))]
+        if not 0 <= channel < len(names):
+            raise EcgnetError(f"{base}: no channel {channel}; the record has {len(names)} ({', '.join(names)})")
+        return [channel]
+
+    record, base = wfdb_record(path, pick)
+    return Recording(record.p_signal[:, 0].astype(np.float64), float(record.fs), str(record.sig_name[0] or ""), base.name,
+                     list(record.comments or []))
+
+
+def wfdb_record(path: str | Path, pick=None):
+    """A WFDB record (the ``wfdb`` package's) and its base path, after checking its header and the size it claims:
+    every channel, or those ``pick(channel names, base)`` returns."""
     import wfdb
 
     base = _record_base(path)
     header = base.with_suffix(".hea")
     if not header.exists():
-        raise EcgnetError(f"{base}: WFDB header {header.name} not found")
+        raise EcgnetError(f"{base}: WFDB header {header.name} not found; pass a WFDB record (NAME or NAME.hea)")
     try:
         head = wfdb.rdheader(str(base))
     except Exception as e:  # wfdb raises many types for a bad header
         raise EcgnetError(f"{header}: unreadable WFDB header ({e})") from None
-    names = [str(n or "") for n in head.sig_name or []]
-    if channel is not None:
-        if not 0 <= channel < len(names):
-            raise EcgnetError(f"{base}: no channel {channel}; the record has {len(names)} ({', '.join(names)})")
-    else:
-        channel = pick_lead(names, lead, str(base))
+    channels = pick([str(n or "") for n in head.sig_name or []], base) if pick else None
     check_claimed_size(head, base, header)
     try:
-        record = wfdb.rdrecord(str(base), channels=[channel])
+        return wfdb.rdrecord(str(base), channels=channels), base
     except Exception as e:
         raise EcgnetError(f"{base}: cannot read the signal ({e.__class__.__name__}: {e}); unsupported WFDB format?") from None
-    return Recording(record.p_signal[:, 0].astype(np.float64), float(record.fs), names[channel], base.name, list(record.comments or []))
 
 
 def check_claimed_size(head, base: Path, header: Path) -> None:

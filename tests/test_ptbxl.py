@@ -135,3 +135,25 @@ def test_a_single_lead_signal_file_is_refused_with_one_line(record_model, tmp_pa
 def test_prepare_refuses_a_folder_without_ptbxl(tmp_path, capsys):
     assert ecgnet("prepare", "ptbxl", "--src", tmp_path, "--out", tmp_path / "o") == 2
     assert "scp_statements.csv" in capsys.readouterr().err
+
+
+def test_ecgnet_test_scores_a_record_model_on_the_test_fold(record_model, prepared, tmp_path, capsys):
+    assert ecgnet("test", "--checkpoint", record_model, "--data-dir", prepared, "--out", tmp_path) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    data = load_ptbxl(prepared).split("test")
+    assert metrics["n"] == len(data.labels) and set(metrics["figures"]) == {"12 leads", "lead II"}
+    record = metrics["figures"]["12 leads"]["record"]
+    assert record["tp"] + record["fn"] == int(data.labels.sum()) and record["tn"] + record["fp"] == int((data.labels == 0).sum())
+    assert "12 leads  record" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["export", "--onnx", "{tmp}/m.onnx"], "ONNX export covers beat models"),
+    (["predict", "samples/mitbih_beats.csv"], "not beat files"),
+])
+def test_record_models_refuse_beat_model_jobs_with_one_line(record_model, tmp_path, capsys, args, message):
+    from helpers import ROOT
+    args = [a.replace("{tmp}", str(tmp_path)).replace("samples/", str(ROOT / "samples") + "/") for a in args]
+    assert ecgnet(args[0], "--checkpoint", record_model, *args[1:]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..constants import ONNX_SUFFIX
     from ..errors import EcgnetError
     from ..models.pretrained import resolve_checkpoint, write_model_file
+    from ..models.registry import is_record_model
     from ..serving.export import export_onnx
 
     if not args.onnx and not args.safetensors:
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
         if not Path(target).parent.is_dir():
             raise EcgnetError(f"folder {Path(target).parent} does not exist; create it or choose another path")
     ckpt = resolve_checkpoint(args.checkpoint)
+    if args.onnx and is_record_model(ckpt.get("model_name", "")):
+        raise EcgnetError(f"{args.checkpoint} is a record-level model ('{ckpt['model_name']}'): ONNX export covers beat models; "
+                          "export it with --safetensors PATH")
     for target, export in targets:
         print(f"wrote {export(ckpt, target)}")
     return 0

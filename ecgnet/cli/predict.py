@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         recording = read_recording(records[0], args.lead, args.fs)  # input errors first: before loading a model
         return predict_record(load_classifier(args), recording, args)
     classifier = load_classifier(args)
+    if getattr(classifier, "record_level", False):
+        raise EcgnetError(f"{classifier.name} is a record-level model: it judges whole recordings, not beat files; "
+                          "pass them with --record PATH")
     rows = label_beat_files(classifier, args.files, args.min_confidence)
     if args.json:
         print(json.dumps({"model": classifier.name, "beats": rows}, indent=2))

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and args.checkpoint in shipped_names():
         raise EcgnetError(f"'{args.checkpoint}' is a shipped model; say where the report goes with --out DIR")
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    if is_record_checkpoint(args.checkpoint):
+        return test_record_model(args, out)
     metrics = evaluate(args.checkpoint, args.data_dir, args.device, args.batch_size)
     out.mkdir(parents=True, exist_ok=True)
     write_test_report(metrics, out)
@@ -48,4 +50,32 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(format_report(metrics))
     print(f"\nwrote metrics.json, confusion_matrix.png, reliability.png, coverage.png in {out}")
+    return 0
+
+
+def is_record_checkpoint(spec: str) -> bool:
+    from ..models.pretrained import resolve_checkpoint
+    from ..models.registry import is_record_model
+
+    return is_record_model(resolve_checkpoint(spec).get("model_name", ""))
+
+
+def test_record_model(args: argparse.Namespace, out: Path) -> int:
+    """A record-level model on PTB-XL's test fold: its figures printed and written to metrics.json."""
+    import json
+
+    from ..atomic import write_text
+    from ..serving.scoring import evaluate_record_model
+
+    metrics = evaluate_record_model(args.checkpoint, args.data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    print(f"{metrics['task']} test fold: {metrics['n']} records from {metrics['data_dir']}")
+    print(f"{'leads':<10}{'level':<9}{'AUC':>7}{'Se':>8}{'Sp':>8}{'PPV':>8}  threshold")
+    for leads, f in metrics["figures"].items():
+        for level in ("record", "patient"):
+            t = f[level]
+            print(f"{leads:<10}{level:<9}{t['roc_auc']:>7.3f}{100 * t['sensitivity']:>7.1f}%{100 * t['specificity']:>7.1f}%"
+                  f"{100 * t['ppv']:>7.1f}%  {t['threshold']:.3f}")
+    print(f"\nwrote metrics.json in {out}")
     return 0

@@ -51,3 +51,23 @@ def evaluate(checkpoint: str | Path, data_dir: str | Path | None = None, device:
     metrics.update(checkpoint=str(checkpoint), data_dir=str(folder), task=ckpt["task"], epoch=ckpt["epoch"],
                    irregular_rhythm_share=None if context.irregular is None else float(context.irregular.mean()))
     return metrics
+
+
+def evaluate_record_model(checkpoint: str | Path, data_dir: str | Path | None = None) -> dict:
+    """A record-level model (``ptbxl-mi``) on PTB-XL's test fold, at the thresholds it ships with: per lead set, ROC AUC,
+    sensitivity, specificity and PPV per record and per patient, and the sensitivity per MI location."""
+    from ..constants import RHYTHM_LEAD
+    from ..data.ptbxl import load_ptbxl
+    from ..training.record_training import figures, p_mi
+    from .diagnosis import RecordPredictor
+
+    ckpt = resolve_checkpoint(checkpoint)
+    folder = Path(data_dir or ckpt["split"]["data_dir"])
+    test = load_ptbxl(folder).split("test")
+    if len(set(test.labels)) < 2:
+        raise EcgnetError(f"{folder}: the test fold (9) needs MI and NORM records; prepare PTB-XL with 'ecgnet prepare ptbxl'")
+    predictor = RecordPredictor(ckpt, str(checkpoint))
+    leads = {"12 leads": None, "lead II": (RHYTHM_LEAD,)}
+    results = {name: figures(p_mi(predictor.model, test, leads[name]), test, threshold) for name, threshold in predictor.thresholds.items()}
+    return {"checkpoint": str(checkpoint), "data_dir": str(folder), "task": ckpt["task"], "epoch": ckpt["epoch"],
+            "n": int(len(test.labels)), "figures": results}

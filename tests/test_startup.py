@@ -73,6 +73,9 @@ def test_shipped_beat_models_ship_a_checked_onnx_graph(name):
     assert path is not None and path.parent == WEIGHTS_DIR and "onnx_sha256" in read_card(WEIGHTS_DIR / name)
     assert batch.choose_backend(name) == ("onnxruntime", str(path))
     assert batch.choose_backend(name, "torch") == ("torch", name)
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(path).graph
+    assert not any(node.metadata_props or node.doc_string for node in graph.node)  # no stack traces of the exporting machine
 
 
 def test_a_corrupt_shipped_graph_is_one_line_exit_2(tmp_path, monkeypatch, capsys):

@@ -48,6 +48,14 @@ def onnx_metadata(ckpt: dict, name: str, rhythm_dim: int, template: bool) -> dic
             "rhythm_inputs": list(RHYTHM_INPUTS) if rhythm_dim else [], "template": template, "versions": ckpt.get("versions", {})}
 
 
+def strip_provenance(proto) -> None:
+    """Drop the exporter's notes on each node (Python stack traces naming this machine's files): the graph is the same."""
+    for nodes in [proto.graph.node] + [f.node for f in proto.functions]:
+        for node in nodes:
+            del node.metadata_props[:]
+            node.doc_string = ""
+
+
 def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
     """Write ``ckpt``'s model as an ONNX file with calibrated probabilities and ecgnet metadata."""
     path = Path(path)
@@ -71,6 +79,7 @@ def export_onnx(ckpt: dict, path: str | Path, name: str = "") -> Path:
     finally:
         onnx_logger.setLevel(level)
     proto = program.model_proto
+    strip_provenance(proto)
     entry = proto.metadata_props.add()
     entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(onnx_metadata(ckpt, name or path.stem, model.rhythm_dim, model.template))
     try:

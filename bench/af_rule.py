@@ -51,8 +51,8 @@ def label_both(predictor: Predictor, record: Path) -> tuple[dict, dict, float]:
     reference, labels, fs = reference_beats(record, "atr")
     out = {}
     for name, flags in (("shipped", context.irregular), ("without V intervals", variant)):
-        calls = gate_premature(probs, flags, predictor.class_names).argmax(1)
-        out[name] = (compare_record(reference, labels, samples[cut.index], calls, fs), float(flags.mean()))
+        gated = gate_premature(probs, flags, predictor.class_names)
+        out[name] = (compare_record(reference, labels, samples[cut.index], gated, fs), float(flags.mean()))
     return out
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+ECE_BINS = 15
+COVERAGE_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
+
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: tuple[str, ...], probs: np.ndarray | None = None) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix (and ROC AUC for 2 classes)."""
@@ -125,3 +128,33 @@ def per_group(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndar
     _, inverse = np.unique(groups, return_inverse=True)
     return (np.bincount(inverse, weights=p) / np.bincount(inverse),
             np.bincount(inverse, weights=np.asarray(y, float)) > 0)
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> dict:
+    """Per equal-width confidence bin: beats, mean confidence and accuracy of the top class."""
+    confidence, correct = probs.max(1), probs.argmax(1) == labels
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(which, confidence, bins) / count
+        acc = np.bincount(which, correct.astype(float), bins) / count
+    return {"count": count.tolist(), "confidence": np.nan_to_num(conf).tolist(), "accuracy": np.nan_to_num(acc).tolist()}
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the beat-weighted mean gap between confidence and accuracy over ``bins`` equal-width bins."""
+    b = reliability_bins(probs, labels, bins)
+    count = np.asarray(b["count"])
+    gap = np.abs(np.asarray(b["confidence"]) - np.asarray(b["accuracy"]))
+    return float((count * gap).sum() / max(count.sum(), 1))
+
+
+def coverage_table(probs: np.ndarray, labels: np.ndarray, thresholds: tuple[float, ...] = COVERAGE_THRESHOLDS) -> list[dict]:
+    """For each confidence threshold P: the share of beats kept (top probability >= P) and their accuracy."""
+    confidence, correct = probs.max(1), probs.argmax(1) == labels
+    rows = []
+    for p in thresholds:
+        kept = confidence >= p
+        rows.append({"threshold": p, "coverage": float(kept.mean()) if len(kept) else 0.0,
+                     "accuracy": float(correct[kept].mean()) if kept.any() else float("nan"), "kept": int(kept.sum())})
+    return rows

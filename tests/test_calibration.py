@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ecgnet.constants import UNCERTAIN
+from ecgnet.metrics import coverage_table, expected_calibration_error, reliability_bins
 from ecgnet.serving.inference import Predictor
 from ecgnet.serving.labelling import verdicts
-from ecgnet.training.calibration import coverage_table, expected_calibration_error, fit_temperature, reliability_bins
+from ecgnet.training.calibration import fit_temperature
 
 
 def test_fit_temperature_recovers_a_known_overconfidence():

@@ -14,6 +14,7 @@ from ecgnet.config import Config
 from ecgnet.constants import TASKS
 from ecgnet.data.datasets import BUNDLED_DIR, load_files, read_index, read_recipe
 from ecgnet.errors import EcgnetError
+from ecgnet.models import linear as linear_module
 from ecgnet.models.checkpoint import load_checkpoint
 from ecgnet.models.combined import Combined
 from ecgnet.models.fastpath import CPUForward, freeze_for_cpu, uses_cpu_fast_path
@@ -23,7 +24,7 @@ from ecgnet.serving.inference import Predictor
 from ecgnet.signals.context import BeatContext
 from ecgnet.signals.rhythm import rhythm_inputs
 from ecgnet.training.assemble import combined_checkpoint, linear_checkpoint
-from ecgnet.training.crossval import matched_rows, train_folds
+from ecgnet.training.crossval import matched_rows, pool_calibration, train_folds
 
 MITBIH = TASKS["mitbih"]
 FOLDS = dict(model="kachuee_rrt", epochs=1, batch_size=32, num_threads=1, device="cpu", patience=0, imbalance="class_weights",
@@ -92,8 +93,36 @@ def test_folds_with_linear_expert_pool_the_ensemble_with_the_linear_model(pooled
     fitted = data.class_counts() >= MIN_CLASS_BEATS
     assert not fitted.all() and np.array_equal(linear["model"]["fitted"].numpy(), fitted.astype(np.float32))
     product = np.where(fitted, np.sqrt(p_e * p_l), p_e)             # where the linear model abstains the ensemble decides
-    np.testing.assert_allclose(Predictor(best, "cpu").predict_proba(as_answered(beats, features)), product / product.sum(1, keepdims=True),
-                               atol=1e-5)
+    calibrated = product ** (1 / best["calibration"]["temperature"])  # then the pool's own temperature
+    np.testing.assert_allclose(Predictor(best, "cpu").predict_proba(as_answered(beats, features)),
+                               calibrated / calibrated.sum(1, keepdims=True), atol=1e-5)
+
+
+def test_the_pools_temperature_is_fitted_on_patients_each_pool_never_saw(pooled_run, data, interpatient_data, monkeypatch):
+    # the excerpts are too small for a linear model per fold at 50 beats a class: the run kept temperature 1 (warned) ...
+    assert load_checkpoint(pooled_run / "best.pt")["calibration"]["temperature"] == 1.0
+    monkeypatch.setattr(linear_module, "MIN_CLASS_BEATS", 10)          # ... which 10 allow
+    members = [load_checkpoint(pooled_run / f"fold{f}" / "best.pt") for f in range(2)]
+    held = [np.isin(data.records, m["split"]["val_records"]) for m in members]
+    cfg = Config(**FOLDS, data_dir=str(interpatient_data))
+    calibration = pool_calibration(members, [np.flatnonzero(h) for h in held], data, np.arange(len(data)), cfg, interpatient_data)
+    _, features = read_index(interpatient_data / "mitbih_train_index.csv", len(data))
+    log_probs, labels = [], []
+    for member, h in zip(members, held):  # by hand: the member's patients, and a linear model fitted on the other fold's beats
+        linear = linear_checkpoint(fit_linear(data.subset(np.flatnonzero(~h))), cfg, interpatient_data, member["recipe"], 0)
+        pool = Predictor(combined_checkpoint([member, linear], ["m", "l"], "product"), "cpu")
+        for record in np.unique(data.records[h]):
+            rows = data.records == record
+            log_probs.append(np.log(pool.predict_proba(as_answered(data.x.numpy()[rows, 0], features[rows]))))
+            labels.append(data.y.numpy()[rows])
+    log_probs, labels = np.concatenate(log_probs), np.concatenate(labels)
+    assert len(labels) == len(data)                                  # every training beat judged out of fold
+
+    def nll(t):
+        z = log_probs / t
+        return -(z[np.arange(len(z)), labels] - np.log(np.exp(z).sum(1))).mean()
+    t = calibration["temperature"]
+    assert t != 1.0 and nll(t) <= min(nll(t * 1.05), nll(t / 1.05)) and "out-of-fold" in calibration["fitted_on"]
 
 
 @pytest.fixture(scope="module")

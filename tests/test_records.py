@@ -10,7 +10,7 @@ from wfdb import processing
 from ecgnet.data.beatfiles import read_beats
 from ecgnet.errors import EcgnetError
 from ecgnet.signals.preprocess import detect_r_peaks, resample, rescale_positions, segment_beats
-from ecgnet.signals.records import read_beat_annotations, read_recording, read_wfdb
+from ecgnet.signals.records import patients_of, read_beat_annotations, read_recording, read_wfdb
 
 REC_208 = FIXTURES / "mitdb" / "208"  # first minute: N, V and F beats
 
@@ -158,6 +158,36 @@ def test_prepare_can_label_unmatched_detections_q(tmp_path):
     kept = index["q"][index["q"]["sample"].isin(index["drop"]["sample"])]
     assert kept["label"].tolist() == index["drop"]["label"].tolist()
     assert json.loads((tmp_path / "q" / "out" / "mitbih_recipe.json").read_text())["unmatched"] == "q"
+
+
+def test_second_lead_cuts_each_training_record_again_from_its_second_channel(tmp_path):
+    # 208's minute: MLII and V1. The V1 beats are a recording of their own ('208/V1', detected on V1), the same patient.
+    import pandas as pd
+    src = tmp_path / "mitdb"
+    shutil.copytree(FIXTURES / "mitdb", src, ignore=lambda _, names: [n for n in names if not n.startswith("208.")])
+    assert ecgnet("prepare", "mitdb", "--src", src, "--out", tmp_path / "out", "--split", "interpatient", "--positions", "gqrs",
+                  "--unmatched", "q", "--second-lead") == 0
+    index = pd.read_csv(tmp_path / "out" / "mitbih_train_index.csv")
+    first, second = index[index["record"] == "208"], index[index["record"] == "208/V1"]
+    assert len(first) + len(second) == len(index) and len(second) >= 0.5 * len(first)   # GQRS finds fewer beats on V1
+    beats, _ = read_beats(tmp_path / "out" / "mitbih_train.csv", 5)
+    mlii, v1 = (read_wfdb(FIXTURES / "mitdb" / "208", channel=c) for c in (0, 1))
+    assert v1.lead == "V1" and not np.allclose(beats[first.index[:20]], beats[second.index[:20]])
+    # each lead's beats take the labels of the annotated beats they match: the V beats are found on both leads
+    ref, ref_labels = read_beat_annotations(FIXTURES / "mitdb" / "208")
+    for rows, rec in ((first, mlii), (second, v1)):
+        found = rows["sample"].to_numpy()
+        match = processing.compare_annotations(ref, found, int(0.15 * rec.fs)).matching_sample_nums
+        assert np.array_equal(rows["label"].to_numpy()[match[match >= 0]], ref_labels[match >= 0])
+        assert (rows["label"] == 2).sum() >= 0.9 * (ref_labels == 2).sum()
+    assert patients_of(index["record"]).tolist() == ["208"] * len(index)
+    assert json.loads((tmp_path / "out" / "mitbih_recipe.json").read_text())["second_lead"] is True
+
+
+def test_second_lead_is_for_the_interpatient_split(tmp_path, capsys):
+    code = ecgnet("prepare", "mitdb", "--src", FIXTURES / "mitdb", "--out", tmp_path / "o", "--second-lead")
+    err = capsys.readouterr().err
+    assert code == 2 and "it needs mitdb with --split interpatient" in err and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("args", [["mitdb"], ["ptbdb", "--positions", "gqrs"]])

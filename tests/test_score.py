@@ -18,8 +18,8 @@ NAMES = ["N", "S", "V", "F", "Q"]
 
 def test_a_hand_counted_comparison():
     # 360 Hz: the window is 54 samples. 200 (S) finds nothing within it: missed; 260 and 900 match nothing: extra.
-    c = compare_record(np.array([100, 200, 300, 400]), np.array([N, S, V, N]), np.array([102, 260, 300, 401, 900]),
-                       np.array([N, N, V, S, V]), 360.0)
+    probs = np.eye(5)[[N, N, V, S, V]] * 0.5 + 0.1   # each call at confidence 0.6
+    c = compare_record(np.array([100, 200, 300, 400]), np.array([N, S, V, N]), np.array([102, 260, 300, 401, 900]), probs, 360.0)
     s = statistics(c, NAMES)
     assert s["detection"] == {"tp": 3, "fn": 1, "fp": 2, "se": 75.0, "ppv": 60.0}
     assert s["confusion"][N][N] == 1 and s["confusion"][N][S] == 1 and s["confusion"][V][V] == 1
@@ -29,6 +29,7 @@ def test_a_hand_counted_comparison():
     assert (pc["S"]["se"], pc["S"]["ppv"]) == (0.0, 0.0)
     assert (pc["V"]["se"], pc["V"]["ppv"]) == (100.0, 50.0)         # the extra V call counts against +P
     assert s["n_called_s"] == 50.0 and s["n_called_v"] == 0.0 and s["accuracy"] == pytest.approx(100 * 2 / 4)
+    assert s["ece"] == pytest.approx(abs(0.6 - 2 / 3))                # 3 matched beats at 0.6, 2 of them right
 
 
 def independent_confusion(record, predictor) -> np.ndarray:

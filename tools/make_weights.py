@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from ecgnet.cli import configure_logging
+from ecgnet.cli import main as ecgnet
 from ecgnet.config import config_from_dict, load_config
 from ecgnet.data.prepare import prepare
 from ecgnet.models.pretrained import WEIGHTS_DIR
@@ -104,6 +105,23 @@ def data_for(spec: dict, args: argparse.Namespace, key: str = "data") -> Path:
     return out
 
 
+def other_database_figures(path: Path, records_dir: Path, data: str) -> None:
+    """Score the shipped model at ``path`` on the annotated records in ``records_dir`` (``ecgnet score``, as
+    ``predict --record`` labels them) and add the gross figures to its card as figures["other_database"]."""
+    out = ROOT / "log" / f"score-{path.stem}"
+    code = ecgnet(["score", str(records_dir), "--checkpoint", str(path.with_suffix("")), "--out", str(out), "--workers", "2"])
+    if code:
+        raise SystemExit(f"scoring {path.stem} on {records_dir} failed (exit {code})")
+    result = json.loads((out / "score.json").read_text())
+    g = result["gross"]
+    figures = {"data": data, "records": len(result["records"]), "beats": g["reference_beats"], "accuracy": g["accuracy"],
+               "per_class": {c: {m: g["per_class"][c][m] for m in ("se", "ppv")} for c in ("N", "S", "V", "F")},
+               "n_called_s": g["n_called_s"], "n_called_v": g["n_called_v"], "ece": g["ece"], "detection": g["detection"]}
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["figures"]["other_database"] = figures
+    path.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+
+
 def model_card(card: dict) -> str:
     """docs/models/NAME.md from the shipped card."""
     f = card["figures"]
@@ -130,6 +148,13 @@ def model_card(card: dict) -> str:
         a = t["aami"]
         lines += ["", f"AAMI scoring over N/S/V/F (Se / +P in %): accuracy {a['accuracy']:.1f}%, "
                   + ", ".join(f"{k} {v['se']:.1f} / {v['ppv']:.1f}" for k, v in a["per_class"].items()) + "."]
+    if "other_database" in f:
+        o = f["other_database"]
+        lines += ["", f"## Another database ({o['data']}; {o['records']} records, {o['beats']} beats)", "",
+                  f"Scored by `ecgnet score` as `predict --record` labels them: accuracy {o['accuracy']:.1f}%, "
+                  + ", ".join(f"{c} Se / +P {v['se']:.1f} / {v['ppv']:.1f}" for c, v in o["per_class"].items() if c != "F")
+                  + f"; N beats called S {o['n_called_s']:.2f}%, called V {o['n_called_v']:.2f}%; expected calibration error "
+                  f"{o['ece']:.3f}; detection Se / +P {o['detection']['se']:.2f} / {o['detection']['ppv']:.2f}."]
     lines += ["", "With `--min-confidence P` beats below P are called uncertain; on this test set:", "",
               "| P | beats kept | accuracy of kept |", "|---|---|---|"]
     lines += [f"| {r['threshold']} | {100 * r['coverage']:.1f}% | {100 * r['accuracy']:.2f}% |" for r in t["coverage"]]
@@ -145,6 +170,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--heartbeat", default="data", help="folder with the Kaggle-layout CSVs")
     parser.add_argument("--mitdb", default="../shared/data/mitdb", help="folder with the MIT-BIH records (for mitbih-rr)")
+    parser.add_argument("--svdb", default="../shared/data/svdb", help="annotated records of another database, scored for "
+                        "mitbih-rr's card (default: the shared SVDB records)")
     parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR", help="ship an existing run instead of training")
     parser.add_argument("--onnx-only", action="store_true", help="only export the shipped models' ONNX graphs (NAME.onnx, "
                         "their SHA-256 in the cards): what 'ecgnet predict' runs by default when onnxruntime is installed")
@@ -162,6 +189,8 @@ def main() -> None:
         run_dir = Path(runs[name]) if name in runs else train_model(name, spec, data_for(spec, args, "train_data"))
         path = ship(run_dir, name, spec["description"], spec["intended_use"], data_dir, spec["test_data"], spec["user_data_dir"],
                     user_train_dir=spec.get("user_train_dir"))
+        if spec.get("other_database"):
+            other_database_figures(path, Path(args.svdb), spec["other_database"])
         card = json.loads(path.with_suffix(".json").read_text())
         (ROOT / "docs" / "models").mkdir(parents=True, exist_ok=True)
         (ROOT / "docs" / "models" / f"{name}.md").write_text(model_card(card))

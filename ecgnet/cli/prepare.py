@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mitdb: start each beat this long before its R peak, to include the P wave (default 0: the paper's cut)")
     p.add_argument("--workers", type=int, default=1, help="records read in parallel processes (output is the same for any count)")
     p.add_argument("--leads", choices=LEAD_CHOICES, default="all", help="ptbxl: beats of lead II only or of all 12 leads (default all)")
+    p.add_argument("--second-lead", action="store_true",
+                   help="mitdb --split interpatient: also cut each training record's second channel (V1, V2, V4 or V5) as a "
+                        "recording of its own, so that a model learns more than one lead; the test records keep the first")
     p.add_argument("--download", action="store_true", help="fetch the database from PhysioNet with wfdb into --src first")
 
 
@@ -42,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
         import wfdb
         wfdb.dl_database(args.database, dl_dir=str(args.src))
     prepare(args.database, args.src, args.out, args.split, args.seed, args.positions, args.before_r, args.workers, args.unmatched,
-            args.leads)
+            args.leads, args.second_lead)
     return 0

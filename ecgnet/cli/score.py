@@ -6,7 +6,8 @@
 
 Reference beats within 150 ms of a labelled beat are matched; annotation symbols map to the AAMI classes
 N, S, V, F, Q. Prints per record and pooled (gross) and averaged statistics: detection Se/+P, each class's
-Se, +P and false-positive rate, accuracy, the share of N beats called S and V, and the pooled confusion.
+Se, +P and false-positive rate, accuracy, the share of N beats called S and V, the expected calibration error of
+the matched beats' top probability, and the pooled confusion.
 Writes OUT/score.json (everything, with the confusion of each record) and OUT/score.csv (a row per record).
 """
 from __future__ import annotations
@@ -77,6 +78,8 @@ def csv_text(rows: list[dict]) -> str:
 
 def table(result: dict) -> str:
     """Per record and pooled statistics, then the pooled confusion."""
+    from ..metrics import ECE_BINS
+
     head = f"{'record':<12}{'beats':>7}{'det Se':>8}{'det +P':>8}{'acc':>7}" + "".join(f"{c + ' Se':>7}{c + ' +P':>7}" for c in "NSVF") \
         + f"{'N→S %':>7}{'N→V %':>7}"
     lines = [head]
@@ -88,6 +91,8 @@ def table(result: dict) -> str:
     a = result["average"]
     lines.append(f"{'average':<12}{'':>7}{a['detection']['se']:>8.1f}{a['detection']['ppv']:>8.1f}{a['accuracy']:>7.1f}"
                  + "".join(f"{a['per_class'][c][m]:>7.1f}" for c in "NSVF" for m in ("se", "ppv")))
+    lines.append(f"expected calibration error of the matched beats' top probability ({ECE_BINS} bins): "
+                 f"{result['gross']['ece']:.3f}")
     names = result["class_names"]
     lines += ["", "pooled confusion of matched beats (rows: reference, columns: ecgnet; missed / extra: detection)",
               f"{'':<8}" + "".join(f"{c:>8}" for c in names) + f"{'missed':>8}"]

@@ -21,6 +21,7 @@ from ..constants import BEAT_CSV_SUFFIXES, BEAT_LENGTH, KAGGLE_URL, Task
 from ..errors import EcgnetError
 from ..signals.context import BeatContext
 from ..signals.fibrillation import irregular_in_records
+from ..signals.records import patients_of
 from ..signals.rhythm import RHYTHM_FEATURES, check_rhythm, rhythm_inputs
 from ..signals.template import record_templates, stack_template
 from .beatfiles import read_beats
@@ -214,11 +215,6 @@ class Splits:
     test_indices: np.ndarray | None = None  # row indices into the concatenated files, for split-from-train tasks
     recipe: dict = field(default_factory=lambda: dict(PAPER_RECIPE))  # how the beats were cut
     split: dict | None = None  # how a store's beats were split (seed, fractions), when they come from one
-
-
-def patients_of(records: np.ndarray) -> np.ndarray:
-    """The patient of each record name: 'patient001/s0010_re' -> 'patient001' (PTB); an MIT-BIH record is its own."""
-    return np.array([r.split("/", 1)[0] for r in np.asarray(records, dtype=str)])
 
 
 def group_split(groups: np.ndarray, labels: np.ndarray, fraction: float, seed: int,

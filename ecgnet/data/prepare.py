@@ -4,7 +4,9 @@ mitdb: first channel, annotation beat positions (or --positions gqrs|xqrs|paper:
 detection labelled by the annotated beat within 150 ms; --unmatched q labels the others,
 noise and spurious detections, Q instead of leaving them out), AAMI labels; --split random
 = stratified 80/20 (seeded, intra-patient like the Kaggle set), --split interpatient = de
-Chazal DS1 (train) / DS2 (test), paced records excluded.
+Chazal DS1 (train) / DS2 (test), paced records excluded. --second-lead (interpatient) also
+cuts each training record's second channel (V1, V2, V4 or V5) as a recording of its own,
+named 'RECORD/LEAD' (the same patient), so that a model learns more than one lead.
 ptbdb: lead II by name, R peaks by the paper's rule, 'Reason for admission' decides the
 file (Healthy control -> ptbdb_normal, Myocardial infarction -> ptbdb_abnormal).
 Each CSV gets a side file NAME_index.csv with the record, sample and label of every row and,
@@ -25,7 +27,7 @@ from ..checksums import write_sums
 from ..constants import MITBIH, PTBDB, SAMPLE_RATE, Task
 from ..errors import EcgnetError
 from ..signals.preprocess import detect_r_peaks, paper_r_peaks, resample, rescale_positions, segment_beats
-from ..signals.records import DS1, DS2, MITDB_RECORDS, diagnosis, read_beat_annotations, read_wfdb
+from ..signals.records import DS1, DS2, MITDB_RECORDS, diagnosis, patients_of, read_beat_annotations, read_wfdb
 from ..signals.rhythm import RHYTHM_FEATURES, rhythm_features
 from .beatfiles import write_beats_csv
 from .parallel import collect, worker_pool
@@ -35,10 +37,14 @@ log = logging.getLogger(__name__)
 PTB_CLASSES = {"Healthy control": 0, "Myocardial infarction": 1}
 
 
-def beats_from_record(base: Path, positions: str = "annotations", before_r_s: float = 0.0) -> dict:
-    """Segment one mitdb record: beats (n, 187), labels (or -1), source samples at the record's rate, and
-    rhythm features (n, 4) computed from every beat position of the record."""
-    rec = read_wfdb(base, channel=0)  # the first channel, as the published data: MLII, but V5 for 102, 104 and 114
+def beats_from_record(base: Path, positions: str = "annotations", before_r_s: float = 0.0, channel: int = 0) -> dict:
+    """Segment one lead of a mitdb record as ``predict --record`` reads a recording of that lead alone: beats (n, 187),
+    labels (or -1), source samples at the record's rate, and rhythm features (n, 4) from every beat position.
+    The first channel (the published data's: MLII, but V5 for 102, 104 and 114) is named by its record,
+    another 'RECORD/LEAD'."""
+    rec = read_wfdb(base, channel=channel)
+    if channel:
+        rec.name = f"{rec.name}/{rec.lead}"
     signal = resample(rec.signal, rec.fs)
     labels = None
     if positions == "annotations":
@@ -70,7 +76,7 @@ def write_dataset(out: Path, stem: str, beats: np.ndarray, labels: np.ndarray, r
 
 
 def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float = 0.0,
-                  pool: multiprocessing.pool.Pool | None = None, unmatched: str = "drop") -> None:
+                  pool: multiprocessing.pool.Pool | None = None, unmatched: str = "drop", second_lead: bool = False) -> None:
     names = MITDB_RECORDS if split == "random" else DS1 + DS2
     available = [(n, src / n) for n in names if (src / f"{n}.hea").exists()]
     missing = sorted(set(names) - {n for n, _ in available})
@@ -79,6 +85,12 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
     if not available:
         raise EcgnetError(f"{src}: no mitdb records (NNN.hea) found; pass --src DIR or --download")
     results = {r["record"]: r for r in collect(available, partial(beats_from_record, positions=positions, before_r_s=before_r_s), pool)}
+    train_group = DS1
+    if second_lead:
+        seconds = collect([(n, b) for n, b in available if n in DS1],
+                          partial(beats_from_record, positions=positions, before_r_s=before_r_s, channel=1), pool)
+        results |= {r["record"]: r for r in seconds}
+        train_group = DS1 + [r["record"] for r in seconds]
     if positions != "annotations":
         log.info("note: positions other than annotations carry no labels; each beat takes the label of the annotated beat matched "
                  "within 150 ms; the others are %s", "labelled Q" if unmatched == "q" else "left out")
@@ -102,7 +114,7 @@ def prepare_mitdb(src: Path, out: Path, split: str, seed: int, positions: str, b
         for stem, idx in (("mitbih_train", train), ("mitbih_test", test)):
             write_dataset(out, stem, beats[idx], labels[idx], recs[idx].tolist(), samples[idx], rhythm[idx], pool)
     else:
-        for stem, group in (("mitbih_train", DS1), ("mitbih_test", DS2)):
+        for stem, group in (("mitbih_train", train_group), ("mitbih_test", DS2)):
             if not any(n in results for n in group):
                 log.warning("no record of %s found in %s; %s.csv not written", "DS1" if group is DS1 else "DS2", src, stem)
                 continue
@@ -120,7 +132,7 @@ def attach_nearest_labels(result: dict, src: Path, unmatched_label: int = -1, to
     -1: left out)."""
     from wfdb import processing
 
-    ref_samples, ref_labels = read_beat_annotations(src / result["record"])
+    ref_samples, ref_labels = read_beat_annotations(src / patients_of([result["record"]])[0])
     window = int(round(tolerance_s * result["recording"].fs))
     match = processing.compare_annotations(ref_samples, result["samples"], window).matching_sample_nums
     labels = np.full(len(result["samples"]), unmatched_label)
@@ -169,7 +181,7 @@ UNMATCHED = ("drop", "q")  # detections that match no annotated beat: left out, 
 
 def prepare(database: str, src: str | Path, out: str | Path = "data", split: str = "random", seed: int = 0,
             positions: str = "annotations", before_r_s: float = 0.0, workers: int = 1, unmatched: str = "drop",
-            leads: str = "all") -> None:
+            leads: str = "all", second_lead: bool = False) -> None:
     """Write the Kaggle-layout CSVs (and their _index.csv side files) of ``database`` from the WFDB records in ``src``.
 
     ``before_r_s`` > 0 (mitdb) widens each beat to start that many seconds before its R
@@ -196,23 +208,25 @@ def prepare(database: str, src: str | Path, out: str | Path = "data", split: str
         raise EcgnetError(f"--before-r {before_r_s}: give seconds in [0, 1] (e.g. 0.25 to include the P wave)")
     if unmatched not in UNMATCHED:
         raise EcgnetError(f"--unmatched {unmatched!r}: choose one of {', '.join(UNMATCHED)}")
+    if second_lead and (database != "mitdb" or split != "interpatient"):
+        raise EcgnetError("--second-lead adds the training records' second channel: it needs mitdb with --split interpatient")
     if unmatched != "drop" and (database != "mitdb" or positions == "annotations"):
         raise EcgnetError(f"--unmatched {unmatched} labels detections that match no annotated beat: it needs mitdb with detected "
                           "positions (--positions gqrs, xqrs or paper)")
     with worker_pool(workers) as pool:
-        task = _prepare_database(database, src, out, split, seed, positions, before_r_s, unmatched, pool)
+        task = _prepare_database(database, src, out, split, seed, positions, before_r_s, unmatched, pool, second_lead)
     stems = task.train_stems + task.test_stems
     write_sums(out, [f"{stem}{suffix}" for stem in stems for suffix in (".csv", "_index.csv")] + [recipe_path(out, task).name])
 
 
 def _prepare_database(database: str, src: Path, out: Path, split: str, seed: int, positions: str, before_r_s: float,
-                      unmatched: str, pool: multiprocessing.pool.Pool | None):
+                      unmatched: str, pool: multiprocessing.pool.Pool | None, second_lead: bool = False):
     from .datasets import write_recipe  # imports torch: see prepare()
 
     if database == "mitdb":
-        prepare_mitdb(src, out, split, seed, positions, before_r_s, pool, unmatched)
+        prepare_mitdb(src, out, split, seed, positions, before_r_s, pool, unmatched, second_lead)
         write_recipe(out, MITBIH, {"database": database, "split": split, "seed": seed, "positions": positions, "before_r_s": before_r_s}
-                     | ({"unmatched": unmatched} if unmatched != "drop" else {}))
+                     | ({"unmatched": unmatched} if unmatched != "drop" else {}) | ({"second_lead": True} if second_lead else {}))
         task = MITBIH
     elif database == "ptbdb":
         if before_r_s:

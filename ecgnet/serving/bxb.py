@@ -4,7 +4,9 @@ Each reference beat (its annotation symbol mapped to an AAMI class) is matched t
 nearest to it within ``MATCH_WINDOW_S`` (WFDB's ``compare_annotations``). Per record and pooled:
 detection Se / +P; the N/S/V/F/Q confusion of the matched beats; each class's Se, +P and false-positive
 rate, where a reference beat the detector missed counts against Se and a detection that matches no
-reference beat counts against +P (``metrics.aami_scores``); and the share of N beats called S and V.
+reference beat counts against +P (``metrics.aami_scores``); the share of N beats called S and V; and the
+expected calibration error of the matched beats' top probability (``--min-confidence`` means what it says
+on these recordings when it is small).
 "Gross" statistics pool every beat of every record; "average" ones are the mean over records of each
 record's statistic (records without any beat of a class do not count for its Se, without any call of it
 for its +P), as EC57 reports both.
@@ -16,15 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EcgnetError
-from ..metrics import aami_scores
+from ..metrics import aami_scores, expected_calibration_error
 
 MATCH_WINDOW_S = 0.15           # EC57's matching window
 SCORED = ("N", "S", "V", "F")   # the classes EC57 scores (Q is reported in the confusion only)
 
 
 def read_labelled_beats(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(R samples, predicted class indices, class names) from a ``beats.csv`` of ``predict --record``; the class is the
-    most probable one, so beats below ``--min-confidence`` (``uncertain``) are scored by their best guess."""
+    """(R samples, class probabilities (n, k), class names) from a ``beats.csv`` of ``predict --record``; the call is
+    the most probable class, so beats below ``--min-confidence`` (``uncertain``) are scored by their best guess."""
     import pandas as pd
 
     try:
@@ -36,13 +38,13 @@ def read_labelled_beats(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     names = [c[2:] for c in table.columns if c.startswith("p_")]
     if "sample" not in table or not names:
         raise EcgnetError(f"{path} has no 'sample' and 'p_<class>' columns: it is not a beats.csv of ecgnet predict --record")
-    probs = table[[f"p_{c}" for c in names]].to_numpy()
-    return table["sample"].to_numpy(np.int64), probs.argmax(1) if len(probs) else np.zeros(0, np.int64), names
+    return table["sample"].to_numpy(np.int64), table[[f"p_{c}" for c in names]].to_numpy(np.float64), names
 
 
-def compare_record(reference: np.ndarray, labels: np.ndarray, samples: np.ndarray, calls: np.ndarray, fs: float) -> dict:
+def compare_record(reference: np.ndarray, labels: np.ndarray, samples: np.ndarray, probs: np.ndarray, fs: float) -> dict:
     """Match reference beats (``reference`` samples, AAMI class ``labels``) with labelled beats (``samples``, class
-    ``calls``): the matched pairs' true and called classes, and the calls of detections that match no reference beat."""
+    probabilities ``probs`` (n, k)): the matched pairs' true and called classes and probabilities, and the calls of
+    detections that match no reference beat."""
     from wfdb.processing import compare_annotations
 
     window = max(1, int(round(MATCH_WINDOW_S * fs)))
@@ -51,7 +53,9 @@ def compare_record(reference: np.ndarray, labels: np.ndarray, samples: np.ndarra
     else:
         match = np.full(len(reference), -1)
     hit = match >= 0
-    return {"true": labels[hit], "called": calls[match[hit]], "extra": np.delete(calls, match[hit]), "reference": labels}
+    calls = probs.argmax(1)
+    return {"true": labels[hit], "called": calls[match[hit]], "probs": probs[match[hit]], "extra": np.delete(calls, match[hit]),
+            "reference": labels}
 
 
 def statistics(comparison: dict, class_names: list[str]) -> dict:
@@ -71,6 +75,7 @@ def statistics(comparison: dict, class_names: list[str]) -> dict:
             "confusion": confusion.tolist(), "missed_per_class": (n_reference - confusion.sum(1)).tolist(),
             "extra_per_class": np.bincount(extra, minlength=k).tolist(), "accuracy": scores["accuracy"],
             "per_class": scores["per_class"],
+            "ece": expected_calibration_error(comparison["probs"], true) if tp else float("nan"),
             "n_called_s": 100 * confusion[class_names.index("N"), class_names.index("S")] / n_matched if n_matched else float("nan"),
             "n_called_v": 100 * confusion[class_names.index("N"), class_names.index("V")] / n_matched if n_matched else float("nan")}
 
@@ -91,6 +96,7 @@ def score(comparisons: dict[str, dict], class_names: list[str]) -> dict:
         raise EcgnetError("no record to score")
     per_record = {name: statistics(c, class_names) for name, c in comparisons.items()}
     pooled = {key: np.concatenate([c[key] for c in comparisons.values()]).astype(np.int64) for key in ("true", "called", "extra", "reference")}
+    pooled["probs"] = np.concatenate([c["probs"] for c in comparisons.values()])
     return {"class_names": list(class_names), "match_window_s": MATCH_WINDOW_S, "records": per_record,
             "gross": statistics(pooled, class_names), "average": average(list(per_record.values()))}
 
@@ -102,7 +108,7 @@ def score_rows(result: dict) -> list[dict]:
                "detection_se": s["detection"]["se"], "detection_ppv": s["detection"]["ppv"], "accuracy": s["accuracy"]}
         for c in SCORED:
             out |= {f"{c}_se": s["per_class"][c]["se"], f"{c}_ppv": s["per_class"][c]["ppv"], f"{c}_fpr": s["per_class"][c]["fpr"]}
-        return out | {"n_called_s": s["n_called_s"], "n_called_v": s["n_called_v"]}
+        return out | {"n_called_s": s["n_called_s"], "n_called_v": s["n_called_v"], "ece": s["ece"]}
     return [row(name, s) for name, s in result["records"].items()] + [row("gross", result["gross"])]
 
 
@@ -127,8 +133,8 @@ def compare_labelled(record: Path, beats_csv: Path, extension: str) -> tuple[dic
     from ..signals.records import AAMI_GROUPS
 
     reference, labels, fs = reference_beats(record, extension)
-    samples, calls, names = read_labelled_beats(beats_csv)
+    samples, probs, names = read_labelled_beats(beats_csv)
     if names != list(AAMI_GROUPS):
         raise EcgnetError(f"{beats_csv}: its classes {', '.join(names)} are not the AAMI beat classes {', '.join(AAMI_GROUPS)}; "
                           "score a 5-class beat model (e.g. mitbih-rr)")
-    return compare_record(reference, labels, samples, calls, fs), names
+    return compare_record(reference, labels, samples, probs, fs), names

@@ -35,6 +35,12 @@ class Recording:
     comments: list[str] = field(default_factory=list)
 
 
+def patients_of(records) -> np.ndarray:
+    """The patient of each record name: 'patient001/s0010_re' -> 'patient001' (PTB); an MIT-BIH record is its own,
+    and so is its second lead, 'RECORD/LEAD' (``prepare --second-lead``)."""
+    return np.array([r.split("/", 1)[0] for r in np.asarray(records, dtype=str)])
+
+
 def _record_base(path: str | Path) -> Path:
     path = Path(path)
     return path.with_suffix("") if path.suffix in WFDB_SUFFIXES else path

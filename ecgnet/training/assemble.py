@@ -15,11 +15,11 @@ from ..config import Config
 from ..constants import TASKS
 from ..data.datasets import PAPER_RECIPE
 from ..errors import EcgnetError
+from ..metrics import ECE_BINS
 from ..models.checkpoint import new_checkpoint, temperature_of
 from ..models.combined import COMBINED, Combined
 from ..models.linear import LINEAR, RhythmLinear
 from ..models.registry import is_assembled
-from .calibration import ECE_BINS
 
 ALIKE = ("task", "class_names", "model_name", "model_args", "recipe")  # what an ensemble's members share
 POOLABLE = ("task", "class_names", "recipe")                            # what pooled models share

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ECE_BINS = 15
-COVERAGE_THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99)
+from ..metrics import ECE_BINS, coverage_table, expected_calibration_error, reliability_bins
+
 TEMPERATURE_RANGE = (0.05, 20.0)
 
 
@@ -31,36 +31,6 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
     optimizer.step(closure)
     return float(np.clip(log_t.exp().item(), *TEMPERATURE_RANGE))
-
-
-def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> dict:
-    """Per equal-width confidence bin: beats, mean confidence and accuracy of the top class."""
-    confidence, correct = probs.max(1), probs.argmax(1) == labels
-    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    count = np.bincount(which, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        conf = np.bincount(which, confidence, bins) / count
-        acc = np.bincount(which, correct.astype(float), bins) / count
-    return {"count": count.tolist(), "confidence": np.nan_to_num(conf).tolist(), "accuracy": np.nan_to_num(acc).tolist()}
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE: the beat-weighted mean gap between confidence and accuracy over ``bins`` equal-width bins."""
-    b = reliability_bins(probs, labels, bins)
-    count = np.asarray(b["count"])
-    gap = np.abs(np.asarray(b["confidence"]) - np.asarray(b["accuracy"]))
-    return float((count * gap).sum() / max(count.sum(), 1))
-
-
-def coverage_table(probs: np.ndarray, labels: np.ndarray, thresholds: tuple[float, ...] = COVERAGE_THRESHOLDS) -> list[dict]:
-    """For each confidence threshold P: the share of beats kept (top probability >= P) and their accuracy."""
-    confidence, correct = probs.max(1), probs.argmax(1) == labels
-    rows = []
-    for p in thresholds:
-        kept = confidence >= p
-        rows.append({"threshold": p, "coverage": float(kept.mean()) if len(kept) else 0.0,
-                     "accuracy": float(correct[kept].mean()) if kept.any() else float("nan"), "kept": int(kept.sum())})
-    return rows
 
 
 def calibration_report(logits: torch.Tensor, labels: torch.Tensor, temperature: float,

@@ -13,21 +13,29 @@ with the linear rhythm model fitted on the same beats (``ecgnet.models.linear``)
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..config import Config, config_from_dict
 from ..constants import TASKS, Task
-from ..data.datasets import BeatDataset, Splits, holdout, load_files, patients_of, read_recipe, resolve_data_dir
+from ..data.datasets import BeatDataset, Splits, holdout, load_files, read_recipe, resolve_data_dir
 from ..data.prepare import unmatched_label
 from ..errors import EcgnetError
-from ..metrics import macro_f1
-from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..metrics import ECE_BINS, expected_calibration_error, macro_f1
+from ..models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..models.fastpath import predict_logits
 from ..models.linear import fit_linear
+from ..signals.records import patients_of
 from .assemble import combined_checkpoint, linear_checkpoint
+from .calibration import fit_temperature
+from .evaluation import model_inputs
 from .reporting import make_run_dir
 from .trainer import train
+
+log = logging.getLogger(__name__)
 
 PLACE = ("log_dir", "run_name", "val_fraction")  # where a member was written; folds, not val_fraction, pick its validation
 
@@ -136,6 +144,7 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
             save_checkpoint(run_dir / name, ckpt)
         best = combined_checkpoint([best, linear], [str(run_dir / "ensemble.pt"), str(run_dir / "linear.pt")], "product", split)
         best["config"] = cfg.to_dict()  # the run's own, with linear_expert, not its first member's
+        best["calibration"] = pool_calibration(members, [v for _, v in folds], full, rows, cfg, data_dir) or best["calibration"]
     save_checkpoint(run_dir / "best.pt", best)
     return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
 
@@ -154,6 +163,32 @@ def linear_expert(data: BeatDataset, rows: np.ndarray, cfg: Config, data_dir: Pa
     ``recipe`` in ``data_dir``), the expert ``linear_expert`` pools the folds' ensemble with."""
     fitted_rows = matched_rows(data, rows, recipe, TASKS[cfg.task])
     return linear_checkpoint(fit_linear(data.subset(fitted_rows)), cfg, data_dir, recipe, len(fitted_rows))
+
+
+def pool_calibration(members: list[dict], val_rows: list[np.ndarray], full: BeatDataset, rows: np.ndarray, cfg: Config,
+                     data_dir: Path) -> dict | None:
+    """The calibration of the folds' pool, fitted on out-of-fold predictions: each fold's member pooled (product rule)
+    with a linear model fitted on the other folds' beats, on the fold's own patients, so that every training patient is
+    judged by a pool that never saw it. Class weights make the pool under-confident on new patients (most beats are N,
+    called at 0.7-0.9); one temperature fitted here is what ``--min-confidence`` and the probabilities then use.
+    None (the pool stays uncalibrated, with a warning) when the other folds of some fold cannot fit the linear model."""
+    logits, labels = [], []
+    for f, (member, held) in enumerate(zip(members, val_rows)):
+        try:
+            linear = linear_expert(full, np.setdiff1d(rows, held), cfg, data_dir, member["recipe"])
+        except EcgnetError as e:
+            log.warning("the pool keeps temperature 1: without fold %d's patients %s", f + 1, e)
+            return None
+        pool = model_from_checkpoint(combined_checkpoint([member, linear], [f"fold{f}", "linear"], "product")).eval()
+        data = model_inputs(pool, full.subset(held), str(data_dir))
+        logits.append(predict_logits(pool, data.x, rhythm=data.rhythm))
+        labels.append(data.y)
+    logits, labels = torch.cat(logits), torch.cat(labels)
+    temperature = fit_temperature(logits, labels)
+    ece = [expected_calibration_error((logits / t).softmax(1).numpy(), labels.numpy()) for t in (1.0, temperature)]
+    return {"temperature": temperature, "bins": ECE_BINS, "ece_out_of_fold_uncalibrated": ece[0], "ece_out_of_fold": ece[1],
+            "fitted_on": "the out-of-fold predictions of the training patients (each fold's member pooled with a linear model "
+                         "fitted on the other folds)"}
 
 
 def train_member(cfg: Config, splits: Splits, reuse: bool) -> dict:

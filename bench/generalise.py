@@ -7,8 +7,10 @@ records (128 Hz, ECG1, patients and a hospital none of them has seen), DS2 repor
 
 Each (variant, seed) is trained once into log/generalise/<variant>-s<seed>/ (kept and reused; --retrain to train
 again) and scored by `ecgnet score` on every record as `predict --record` labels it (default detector, S calls in
-irregular rhythm made N). `--shipped` scores the shipped model as the first-lead row of seed 0 (it is that run).
-Prints mean ± sd over seeds per variant and database and writes bench/results/generalise.json.
+irregular rhythm made N). `--shipped` scores the shipped model as the first-lead row of seed 0 (it is that run); pools
+that lack the temperature fitted out of fold (the shipped one) get it first, saved beside.
+Prints mean ± sd over seeds per variant and database and writes bench/results/generalise.json (runs of variants and
+seeds not measured this time are kept from the last file).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, mean_sd, save, table
+from common import RESULTS, ROOT, mean_sd, save, table
 
 from ecgnet.cli import configure_logging
 from ecgnet.cli import main as ecgnet
@@ -26,9 +28,11 @@ from ecgnet.config import config_from_dict, load_config
 from ecgnet.constants import MITBIH
 from ecgnet.data.datasets import load_files
 from ecgnet.data.prepare import prepare
-from ecgnet.models.checkpoint import load_checkpoint, save_checkpoint
+from ecgnet.models.checkpoint import save_checkpoint
+from ecgnet.models.pretrained import resolve_checkpoint
 from ecgnet.runtime import configure_process
 from ecgnet.signals.records import DS2
+from ecgnet.training.assemble import fold_members
 from ecgnet.training.crossval import pool_calibration, train_folds
 
 LOG = ROOT / "log" / "generalise"
@@ -48,36 +52,35 @@ def training_data(variant: dict, args) -> Path:
 
 
 def trained(name: str, seed: int, args) -> Path:
-    """The pooled model of ``name`` trained with ``seed`` (trained now unless a finished run is kept)."""
-    if name == "first-lead" and seed == 0 and args.shipped:
-        return Path("mitbih-rr")
-    best = LOG / f"{name}-s{seed}" / "best.pt"
-    if best.exists() and not args.retrain:
-        return calibrated(best)
+    """The pooled model of ``name`` trained with ``seed`` (trained now unless a finished run is kept), calibrated."""
     variant = VARIANTS[name]
-    cfg = config_from_dict({"data_dir": str(training_data(variant, args)), "seed": seed, "log_dir": str(LOG),
-                            "run_name": f"{name}-s{seed}"} | variant["set"], source="generalise",
-                           base=load_config(ROOT / "config" / "interpatient.json"))
-    start = time.perf_counter()
-    train_folds(cfg, cfg.folds, reuse=not args.retrain, overwrite=True)
-    print(f"{name} seed {seed}: trained in {time.perf_counter() - start:.0f} s")
-    return best
+    data_dir = training_data(variant, args)
+    if name == "first-lead" and seed == 0 and args.shipped:
+        return calibrated("mitbih-rr", data_dir, LOG / "shipped-mitbih-rr" / "best.pt")
+    best = LOG / f"{name}-s{seed}" / "best.pt"
+    if not best.exists() or args.retrain:
+        cfg = config_from_dict({"data_dir": str(data_dir), "seed": seed, "log_dir": str(LOG), "run_name": f"{name}-s{seed}"}
+                               | variant["set"], source="generalise", base=load_config(ROOT / "config" / "interpatient.json"))
+        start = time.perf_counter()
+        train_folds(cfg, cfg.folds, reuse=not args.retrain, overwrite=True)
+        print(f"{name} seed {seed}: trained in {time.perf_counter() - start:.0f} s")
+    return calibrated(str(best), data_dir, best)
 
 
-def calibrated(best: Path) -> Path:
-    """``best`` with its pool's temperature fitted out of fold (``crossval.pool_calibration``), for runs trained before
-    ``train_folds`` fitted it."""
-    checkpoint = load_checkpoint(best)
+def calibrated(model: str, data_dir: Path, out: Path) -> Path:
+    """``model`` (a pool of ``train_folds``, trained on ``data_dir``) saved to ``out`` with its temperature fitted out of
+    fold (``crossval.pool_calibration``), for pools made before ``train_folds`` fitted it (the shipped one)."""
+    checkpoint = resolve_checkpoint(model)
     if "ece_out_of_fold" in checkpoint["calibration"]:
-        return best
-    cfg = config_from_dict(checkpoint["config"], source=str(best))
-    data_dir = Path(cfg.data_dir)
+        return out
+    cfg = config_from_dict(checkpoint["config"], source=model)
     full = load_files(data_dir, MITBIH.train_stems, MITBIH)
-    members = [load_checkpoint(best.parent / f"fold{f}" / "best.pt") for f in range(cfg.folds)]
+    members = fold_members(checkpoint)
     held = [np.flatnonzero(np.isin(full.records, m["split"]["val_records"])) for m in members]
     checkpoint["calibration"] = pool_calibration(members, held, full, np.arange(len(full)), cfg, data_dir)
-    save_checkpoint(best, checkpoint)
-    return best
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, {k: v for k, v in checkpoint.items() if k != "card"})
+    return out
 
 
 def scored(model: Path, records: list[Path], out: Path, workers: int) -> dict:
@@ -88,6 +91,15 @@ def scored(model: Path, records: list[Path], out: Path, workers: int) -> dict:
     c = g["per_class"]
     return {"accuracy": g["accuracy"], "S Se": c["S"]["se"], "S +P": c["S"]["ppv"], "V Se": c["V"]["se"], "V +P": c["V"]["ppv"],
             "N→S %": g["n_called_s"], "N→V %": g["n_called_v"], "ECE": g["ece"]}
+
+
+def kept_runs(new: list[dict]) -> list[dict]:
+    """The runs of the last results file that ``new`` does not measure again (a bench of one variant keeps the others)."""
+    path = RESULTS / "generalise.json"
+    if not path.exists():
+        return []
+    fresh = {(r["variant"], r["seed"], r["database"]) for r in new}
+    return [r for r in json.loads(path.read_text())["runs"] if (r["variant"], r["seed"], r["database"]) not in fresh]
 
 
 def main() -> None:
@@ -111,7 +123,8 @@ def main() -> None:
             for db, records in databases.items():
                 out = LOG / "scores" / f"{name}-s{seed}" / db.split()[0].lower()
                 runs.append({"variant": name, "seed": seed, "database": db} | scored(model, records, out, args.workers))
-    for name in args.variants:
+    runs = kept_runs(runs) + runs
+    for name in dict.fromkeys(r["variant"] for r in runs):
         for db in databases:
             mine = [r for r in runs if r["variant"] == name and r["database"] == db]
             rows.append({"variant": name, "database": db, "seeds": len(mine)}

@@ -23,7 +23,7 @@ from ecgnet.models.registry import create_model
 from ecgnet.serving.inference import Predictor
 from ecgnet.signals.context import BeatContext
 from ecgnet.signals.rhythm import rhythm_inputs
-from ecgnet.training.assemble import combined_checkpoint, linear_checkpoint
+from ecgnet.training.assemble import combined_checkpoint, fold_members, linear_checkpoint
 from ecgnet.training.crossval import matched_rows, pool_calibration, train_folds
 
 MITBIH = TASKS["mitbih"]
@@ -175,6 +175,19 @@ def test_a_pooled_model_labels_a_record_and_exports_with_parity(pooled_run, tmp_
     beats, rhythm = rng.random((40, 187), dtype=np.float32), rng.uniform(0.5, 1.2, (40, 4)).astype(np.float32)
     np.testing.assert_allclose(OnnxPredictor(tmp_path / "p.onnx").predict_proba(beats, rhythm),
                                Predictor.from_checkpoint(best, "cpu").predict_proba(beats, rhythm), atol=1e-5)
+
+
+def test_a_pool_splits_back_into_its_fold_members(pooled_run, quick_run):
+    best = load_checkpoint(pooled_run / "best.pt")
+    members = fold_members(best)
+    for f, member in enumerate(members):
+        trained = load_checkpoint(pooled_run / f"fold{f}" / "best.pt")
+        assert member["split"]["val_records"] == trained["split"]["val_records"]
+        assert member["calibration"]["temperature"] == pytest.approx(trained["calibration"]["temperature"])
+        assert member["model"].keys() == trained["model"].keys()
+        assert all(torch.equal(member["model"][k], trained["model"][k]) for k in trained["model"])
+    with pytest.raises(EcgnetError, match="not a pool of a folds' ensemble and a linear model"):
+        fold_members(load_checkpoint(quick_run / "best.pt"))
 
 
 def test_pooled_experts_must_classify_the_same_beats(pooled_run, quick_run):

@@ -66,6 +66,25 @@ def combined_checkpoint(parts: list[dict], sources: list[str], rule: str = "mean
                           calibration={"temperature": 1.0, "bins": ECE_BINS, "fitted_on": CALIBRATION[rule]}, members=members)
 
 
+def fold_members(pooled: dict) -> list[dict]:
+    """The K fold members of a ``train_folds`` pool (the product of the folds' ensemble and the linear model, e.g. a
+    shipped ``mitbih-rr``), each a checkpoint with its own weights, temperature and validation patients, so that a pool
+    whose run folder is gone can still be judged fold by fold (``crossval.pool_calibration``)."""
+    ensemble = pooled["model_args"]["members"][0] if pooled.get("model_name") == COMBINED else {}
+    if ensemble.get("model_name") != COMBINED or ensemble["model_args"]["rule"] != "mean":
+        raise EcgnetError("not a pool of a folds' ensemble and a linear model (train with folds K and linear_expert true)")
+    prefix = "members.0.members."
+    folds = ensemble["model_args"]["members"]
+    temperatures = pooled["model"]["members.0.temperatures"].tolist()
+    val_records = pooled["members"][0]["val_records"]
+    return [new_checkpoint(pooled["task"], pooled["class_names"], m["model_name"], m["model_args"],
+                           {key[len(f"{prefix}{k}."):]: value for key, value in pooled["model"].items()
+                            if key.startswith(f"{prefix}{k}.")},
+                           pooled["config"], pooled["recipe"], {"data_dir": pooled["split"]["data_dir"], "val_records": val_records[k]},
+                           epoch=pooled["epoch"], calibration={"temperature": temperatures[k], "bins": ECE_BINS})
+            for k, m in enumerate(folds)]
+
+
 def linear_checkpoint(model: RhythmLinear, cfg: Config, data_dir: Path, recipe: dict, n_train: int) -> dict:
     """The checkpoint dict of a linear model fitted (``ecgnet.models.linear.fit_linear``) on ``n_train`` beats of ``data_dir``."""
     return new_checkpoint(cfg.task, TASKS[cfg.task].class_names, LINEAR, model.model_args, model.state_dict(), cfg.to_dict(), recipe,

@@ -78,6 +78,7 @@ def calibrated(model: str, data_dir: Path, out: Path) -> Path:
     members = fold_members(checkpoint)
     held = [np.flatnonzero(np.isin(full.records, m["split"]["val_records"])) for m in members]
     checkpoint["calibration"] = pool_calibration(members, held, full, np.arange(len(full)), cfg, data_dir)
+    checkpoint["split"] = checkpoint["split"] | {"data_dir": str(data_dir)}  # a shipped card names the user's folder
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, {k: v for k, v in checkpoint.items() if k != "card"})
     return out

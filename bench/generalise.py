@@ -2,7 +2,7 @@
 (config/interpatient.json: 5 folds of patients pooled with the linear rhythm model), chosen on the shared SVDB
 records (128 Hz, ECG1, patients and a hospital none of them has seen), DS2 reported beside.
 
-    python bench/generalise.py [--variants first-lead two-leads] [--seeds 0 1 2] [--workers 2]
+    python bench/generalise.py [--variants first-lead two-leads student] [--seeds 0 1 2] [--workers 2]
                                [--mitdb ../shared/data/mitdb] [--svdb ../shared/data/svdb]
 
 Each (variant, seed) is trained once into log/generalise/<variant>-s<seed>/ (kept and reused; --retrain to train
@@ -34,12 +34,15 @@ from ecgnet.runtime import configure_process
 from ecgnet.signals.records import DS2
 from ecgnet.training.assemble import fold_members
 from ecgnet.training.crossval import pool_calibration, train_folds
+from ecgnet.training.distill import train_student
 
 LOG = ROOT / "log" / "generalise"
 PREPARE = {"split": "interpatient", "seed": 0, "positions": "gqrs", "unmatched": "q", "before_r_s": 0.25}  # mitbih-rr's
 VARIANTS = {  # training data (a folder under data/, prepared with PREPARE and these keys) and config keys
     "first-lead": {"data": "ds-wide-gqrs", "prepare": {}, "set": {}},
     "two-leads": {"data": "ds-wide-gqrs-2lead", "prepare": {"second_lead": True}, "set": {}},
+    # one network learning the shipped pool's five (ecgnet.training.distill), pooled with the linear model alike
+    "student": {"data": "ds-wide-gqrs", "prepare": {}, "set": {"folds": 0, "teacher": "mitbih-rr", "imbalance": "none"}},
 }
 METRICS = ("accuracy", "S Se", "S +P", "V Se", "V +P", "N→S %", "N→V %", "ECE")
 
@@ -62,7 +65,10 @@ def trained(name: str, seed: int, args) -> Path:
         cfg = config_from_dict({"data_dir": str(data_dir), "seed": seed, "log_dir": str(LOG), "run_name": f"{name}-s{seed}"}
                                | variant["set"], source="generalise", base=load_config(ROOT / "config" / "interpatient.json"))
         start = time.perf_counter()
-        train_folds(cfg, cfg.folds, reuse=not args.retrain, overwrite=True)
+        if cfg.teacher:
+            train_student(cfg, overwrite=True)
+        else:
+            train_folds(cfg, cfg.folds, reuse=not args.retrain, overwrite=True)
         print(f"{name} seed {seed}: trained in {time.perf_counter() - start:.0f} s")
     return calibrated(str(best), data_dir, best)
 

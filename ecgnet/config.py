@@ -52,6 +52,7 @@ class Config:
     focal_gamma: float = _key(0.0, "Focal loss (Lin et al. 2017): each beat's cross-entropy is scaled by (1 - p_true) ** focal_gamma, so that beats already classified well weigh less (2 is the usual value); combines with the class weights of 'imbalance'. 0 = plain cross-entropy.")
     folds: int = _key(0, "0: one run, validated on val_fraction of the training file. K >= 2: K runs, each validated on its own K-th of the patients (needs the records 'ecgnet prepare' writes; resident data), saved as <run>/fold<F> and combined into <run>/best.pt, the mean of their probabilities (ecgnet.training.crossval).")
     linear_expert: bool = _key(False, "With folds K (rhythm models on prepared mitdb data): also fit the linear rhythm model (linear_rr: class-balanced logistic regression on the rhythm inputs and the beat every 9th sample, ecgnet.models.linear) on the training beats (not the detections that match no annotated beat, which prepare --unmatched q labels Q) and save best.pt as the folds' ensemble pooled with it (the product of their probabilities, ecgnet.models.combined); the ensemble alone is kept as ensemble.pt.")
+    teacher: str = _key("", "Knowledge distillation (ecgnet.training.distill): a trained model (shipped name or checkpoint) whose networks' probabilities this one model learns instead of the labels, e.g. the five networks of 'mitbih-rr' in one; its validation patients are held out as val_fraction says, and with linear_expert the student is pooled with the linear rhythm model as folds' ensembles are. Needs resident data cut by the teacher's recipe; empty = learn the labels.")
     augment: bool = _key(True, "Paper's augmentation: random amplitude scaling and time stretching of minority-class beats.")
     seed: int = _key(0, "Seed for the split, initialisation, batch order and augmentation.")
     device: str = _key("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'.")
@@ -128,8 +129,12 @@ class Config:
             raise bad("folds", f"must be 0 (one run) or K >= 2 (K folds of patients, --folds K), got {self.folds}")
         if self.folds and self.store:
             raise bad("folds", "trains on resident data (data_dir), not on a store; unset 'store'")
-        if self.linear_expert and not self.folds:
-            raise bad("linear_expert", "pools the ensemble of cross-validation folds with the linear model: set folds (--folds K)")
+        if self.teacher and (self.folds or self.store or self.focal_gamma):
+            raise bad("teacher", "trains one model on resident data by plain cross-entropy with the teacher's probabilities; "
+                                 "set folds 0, store '' and focal_gamma 0, or teacher ''")
+        if self.linear_expert and not (self.folds or self.teacher):
+            raise bad("linear_expert", "pools the ensemble of cross-validation folds with the linear model: set folds (--folds K), "
+                                       "or teacher for one distilled model")
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(Config))

@@ -58,7 +58,9 @@ def strip_figure(signal: np.ndarray, fs: float, samples: np.ndarray, names: np.n
     ax.set_ylabel(lead)
     ax.set_title(title, fontsize=9)
     ax.margins(x=0, y=0.25)
-    fig.tight_layout()
+    width, height = fig.get_size_inches()
+    # fixed margins (inches) for the axis labels and title: tight_layout would draw the strip twice
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.35 / height)
     return fig
 
 

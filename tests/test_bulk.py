@@ -12,7 +12,7 @@ from ecgnet.errors import EcgnetError
 from ecgnet.serving.batch import find_records, output_names
 from ecgnet.serving.inference import Predictor
 from ecgnet.serving.labelling import label_record
-from ecgnet.signals.fusion import fuse_detections
+from ecgnet.signals.fusion import fuse_detections, qrs_band, qrs_energy, vote, window_argmax
 from ecgnet.signals.preprocess import detect_r_peaks, resample
 from ecgnet.signals.records import read_beat_annotations, read_recording, read_wfdb
 
@@ -65,6 +65,42 @@ def test_fusion_recovers_the_beats_sleepecg_drops_at_any_rate():
         c = processing.compare_annotations(ref, found, int(0.15 * rec.fs))
         assert c.fn <= 3 and c.fp <= 1, (fs, c.tp, c.fp, c.fn)
     assert processing.compare_annotations(ref, fast, int(0.15 * rec.fs)).fn >= 20  # what sleepecg alone misses here
+
+
+def loop_vote(detections: list[np.ndarray], tolerance: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plain statement of ``vote``: one candidate per run of marks within ``tolerance`` of its first."""
+    position = np.concatenate(detections).astype(np.int64)
+    source = np.concatenate([np.full(len(d), i) for i, d in enumerate(detections)])
+    order = np.lexsort((source, position))
+    position, source = position[order], source[order]
+    starts = [0]
+    for i in range(1, len(position)):
+        if position[i] - position[starts[-1]] > tolerance:
+            starts.append(i)
+    beats, votes = [], []
+    for lo, hi in zip(starts, starts[1:] + [len(position)]):
+        members, where = source[lo:hi], position[lo:hi]
+        beats.append(int(where[members == 0][0]) if members.min() == 0 else int(np.median(where)))
+        votes.append(len(np.unique(members)))
+    return np.array(beats), np.array(votes)
+
+
+def test_the_vectorised_fusion_steps_equal_their_plain_loops():
+    rec = read_wfdb(REC_208)
+    signal = np.asarray(rec.signal, np.float64)
+    centred = np.abs(signal - np.median(signal))
+    marks = [detect_r_peaks(signal, rec.fs, m) for m in ("sleepecg", "nk-neurokit", "nk-kalidas2017")]
+    rng = np.random.default_rng(0)
+    jittered = [np.sort(rng.integers(0, len(signal), 300))] + marks[1:]  # the first detector misses most beats
+    for detections in (marks, jittered, marks[::-1]):
+        for got, want in zip(vote(detections, 27), loop_vote(detections, 27)):
+            np.testing.assert_array_equal(got, want)
+    edges = np.r_[0, 1, 5, len(signal) - 3, len(signal) - 1, rng.integers(0, len(signal), 500)]
+    for radius in (1, 18, 27):
+        plain = [max(0, q - radius) + int(np.argmax(centred[max(0, q - radius):q + radius + 1])) for q in edges]
+        np.testing.assert_array_equal(window_argmax(centred, edges, radius), plain)
+    band = qrs_band(signal, rec.fs)
+    np.testing.assert_array_equal(qrs_energy(band, rec.fs, edges), [band[max(0, q - 18):q + 19].max() for q in edges])
 
 
 def test_fusion_of_nothing_is_nothing():

@@ -61,13 +61,14 @@ class BeatDataset(Dataset):
     Optionally the model's rhythm inputs ``rhythm`` (n, 5, from ``rhythm.rhythm_inputs``),
     the record of each beat ``records`` (n,) and whether the rhythm around it is irregular
     as in atrial fibrillation ``irregular`` (n,), which evaluation uses as ``predict --record``
-    does. The trainer indexes batches straight from these tensors; ``__getitem__`` exists for
-    ordinary DataLoader code.
+    does. ``targets`` (n, n_classes), when set, are the probabilities a student learns instead of the labels
+    (a teacher's, ``ecgnet.training.distill``). The trainer indexes batches straight from these tensors;
+    ``__getitem__`` exists for ordinary DataLoader code.
     """
 
     def __init__(self, beats: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, class_names: tuple[str, ...],
                  rhythm: np.ndarray | torch.Tensor | None = None, records: np.ndarray | None = None,
-                 irregular: np.ndarray | None = None) -> None:
+                 irregular: np.ndarray | None = None, targets: torch.Tensor | None = None) -> None:
         x = torch.as_tensor(beats, dtype=torch.float32)  # (n, channels, L) is kept: beats and their templates
         self.x = x if x.ndim == 3 else x.reshape(-1, 1, BEAT_LENGTH)
         self.y = torch.as_tensor(labels, dtype=torch.int64)
@@ -75,6 +76,7 @@ class BeatDataset(Dataset):
         self.rhythm = None if rhythm is None else torch.as_tensor(rhythm, dtype=torch.float32)
         self.records = None if records is None else np.asarray(records)
         self.irregular = None if irregular is None else np.asarray(irregular, bool)
+        self.targets = targets
 
     def __len__(self) -> int:
         return len(self.y)
@@ -86,7 +88,8 @@ class BeatDataset(Dataset):
         idx = torch.as_tensor(indices, dtype=torch.int64)
         rows = np.asarray(indices)
         return BeatDataset(self.x[idx], self.y[idx], self.class_names, None if self.rhythm is None else self.rhythm[idx],
-                           None if self.records is None else self.records[rows], None if self.irregular is None else self.irregular[rows])
+                           None if self.records is None else self.records[rows], None if self.irregular is None else self.irregular[rows],
+                           None if self.targets is None else self.targets[idx])
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y.numpy(), minlength=len(self.class_names))
@@ -106,7 +109,7 @@ class BeatDataset(Dataset):
         self.check_records(source)
         beats = self.x[:, 0].numpy()
         return BeatDataset(stack_template(beats, record_templates(beats, self.records)), self.y, self.class_names, self.rhythm,
-                           self.records, self.irregular)
+                           self.records, self.irregular, self.targets)
 
     def check_records(self, source: str) -> None:
         """Refuse, with one line, beats without their record for a template model."""

@@ -37,10 +37,18 @@ def qrs_band(signal: np.ndarray, fs: float) -> np.ndarray:
     return np.abs(sosfiltfilt(butter(2, [QRS_BAND_HZ[0], high], btype="band", fs=fs, output="sos"), signal))
 
 
+def window_argmax(values: np.ndarray, centres: np.ndarray, radius: int) -> np.ndarray:
+    """Index of the largest of ``values`` (>= 0) within ``radius`` samples of each centre (the first one on ties), the
+    window cut at the ends of ``values``: ``lo + argmax(values[lo:hi])`` for every centre at once."""
+    padded = np.concatenate([np.full(radius, -1.0), values, np.full(radius, -1.0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1)[centres]
+    return centres - radius + windows.argmax(1)
+
+
 def qrs_energy(band: np.ndarray, fs: float, positions: np.ndarray) -> np.ndarray:
     """Largest value of ``band`` (``qrs_band``) within 50 ms of each position."""
     radius = max(1, int(round(0.05 * fs)))
-    return np.array([band[max(0, p - radius):p + radius + 1].max() for p in positions]) if len(positions) else np.zeros(0)
+    return band[window_argmax(band, positions, radius)] if len(positions) else np.zeros(0)
 
 
 def vote(detections: list[np.ndarray], tolerance: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,18 +61,21 @@ def vote(detections: list[np.ndarray], tolerance: int) -> tuple[np.ndarray, np.n
     source = np.concatenate([np.full(len(d), i) for i, d in enumerate(detections)])
     order = np.lexsort((source, position))
     position, source = position[order], source[order]
-    starts = [0]
-    for i in range(1, len(position)):
-        if position[i] - position[starts[-1]] > tolerance:
-            starts.append(i)
-    bounds = zip(starts, starts[1:] + [len(position)])
-    beats, votes = [], []
-    for lo, hi in bounds:
-        members, where = source[lo:hi], position[lo:hi]
-        first = members.min()
-        beats.append(int(where[members == first][0]) if first == 0 else int(np.median(where)))
-        votes.append(len(np.unique(members)))
-    return np.array(beats, dtype=np.int64), np.array(votes)
+    starts = [0]  # a candidate spans the detections within ``tolerance`` of its first one
+    while True:
+        nxt = int(np.searchsorted(position, position[starts[-1]] + tolerance, side="right"))
+        if nxt >= len(position):
+            break
+        starts.append(nxt)
+    group = np.repeat(np.arange(len(starts)), np.diff(starts + [len(position)]))
+    pairs = np.unique(group * len(detections) + source)  # each (candidate, detector) once
+    votes = np.bincount(pairs // len(detections), minlength=len(starts))
+    first = np.full(len(starts), len(position))
+    np.minimum.at(first, group[source == 0], np.flatnonzero(source == 0))  # the first detector's earliest mark
+    beats = np.where(first < len(position), position[np.minimum(first, len(position) - 1)], 0)
+    for g in np.flatnonzero(first == len(position)):  # found by others only: the median of their marks
+        beats[g] = int(np.median(position[group == g]))
+    return beats.astype(np.int64), votes
 
 
 def fuse_detections(signal: np.ndarray, fs: float, detections: list[np.ndarray]) -> np.ndarray:

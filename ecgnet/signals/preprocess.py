@@ -23,7 +23,7 @@ from scipy.signal import resample_poly
 
 from ..constants import BEAT_LENGTH, DEFAULT_DETECTOR, DETECTORS, SAMPLE_RATE, WINDOW_SECONDS
 from ..errors import EcgnetError
-from .fusion import FUSED_DETECTORS, fuse_detections
+from .fusion import FUSED_DETECTORS, fuse_detections, window_argmax
 
 PEAK_THRESHOLD = 0.9
 BEAT_SPAN = 1.2  # beats span 1.2 median R-R intervals
@@ -90,13 +90,7 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR
     qrs = qrs[(qrs >= 0) & (qrs < len(signal))]
     if len(qrs) == 0:
         return qrs
-    radius = int(round(0.075 * fs))
-    centred = np.abs(signal - np.median(signal))
-    out = np.empty_like(qrs)
-    for i, q in enumerate(qrs):
-        lo, hi = max(0, q - radius), min(len(signal), q + radius + 1)
-        out[i] = lo + int(np.argmax(centred[lo:hi]))
-    return np.unique(out)
+    return np.unique(window_argmax(np.abs(signal - np.median(signal)), qrs, int(round(0.075 * fs))))
 
 
 # NeuroKit2 detector name -> its cleaning method (the detectors without one of their own use NeuroKit's).

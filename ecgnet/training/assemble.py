@@ -66,23 +66,37 @@ def combined_checkpoint(parts: list[dict], sources: list[str], rule: str = "mean
                           calibration={"temperature": 1.0, "bins": ECE_BINS, "fitted_on": CALIBRATION[rule]}, members=members)
 
 
+def pool_experts(pooled: dict) -> list[dict]:
+    """The experts of a product pool (e.g. a shipped ``mitbih-rr``: the folds' ensemble and the linear model), each a
+    checkpoint of its own weights and temperature, the pool's task, recipe, config and training folder."""
+    if pooled.get("model_name") != COMBINED or pooled["model_args"]["rule"] != "product":
+        raise EcgnetError("not a pool of models (train with folds K and linear_expert true)")
+    temperatures = pooled["model"]["temperatures"].tolist()
+    return [new_checkpoint(pooled["task"], pooled["class_names"], m["model_name"], m["model_args"], _weights_of(pooled["model"], f"members.{k}."),
+                           pooled["config"], pooled["recipe"], {"data_dir": pooled["split"]["data_dir"]}, epoch=pooled["epoch"],
+                           calibration={"temperature": temperatures[k], "bins": ECE_BINS})
+            for k, m in enumerate(pooled["model_args"]["members"])]
+
+
 def fold_members(pooled: dict) -> list[dict]:
     """The K fold members of a ``train_folds`` pool (the product of the folds' ensemble and the linear model, e.g. a
     shipped ``mitbih-rr``), each a checkpoint with its own weights, temperature and validation patients, so that a pool
     whose run folder is gone can still be judged fold by fold (``crossval.pool_calibration``)."""
-    ensemble = pooled["model_args"]["members"][0] if pooled.get("model_name") == COMBINED else {}
+    ensemble = pool_experts(pooled)[0] if pooled.get("model_name") == COMBINED and pooled["model_args"]["rule"] == "product" else {}
     if ensemble.get("model_name") != COMBINED or ensemble["model_args"]["rule"] != "mean":
         raise EcgnetError("not a pool of a folds' ensemble and a linear model (train with folds K and linear_expert true)")
-    prefix = "members.0.members."
-    folds = ensemble["model_args"]["members"]
-    temperatures = pooled["model"]["members.0.temperatures"].tolist()
+    temperatures = ensemble["model"]["temperatures"].tolist()
     val_records = pooled["members"][0]["val_records"]
     return [new_checkpoint(pooled["task"], pooled["class_names"], m["model_name"], m["model_args"],
-                           {key[len(f"{prefix}{k}."):]: value for key, value in pooled["model"].items()
-                            if key.startswith(f"{prefix}{k}.")},
-                           pooled["config"], pooled["recipe"], {"data_dir": pooled["split"]["data_dir"], "val_records": val_records[k]},
+                           _weights_of(ensemble["model"], f"members.{k}."), pooled["config"], pooled["recipe"],
+                           {"data_dir": pooled["split"]["data_dir"], "val_records": val_records[k]},
                            epoch=pooled["epoch"], calibration={"temperature": temperatures[k], "bins": ECE_BINS})
-            for k, m in enumerate(folds)]
+            for k, m in enumerate(ensemble["model_args"]["members"])]
+
+
+def _weights_of(state: dict, prefix: str) -> dict:
+    """The entries of ``state`` under ``prefix``, with the prefix taken off (one part of a combined model)."""
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
 
 
 def linear_checkpoint(model: RhythmLinear, cfg: Config, data_dir: Path, recipe: dict, n_train: int) -> dict:

@@ -15,14 +15,16 @@ from ..data.datasets import Splits
 class BeatLoss:
     """Mean loss of a batch: each beat's cross-entropy, times ``(1 - p_true) ** focal_gamma`` (the focal loss,
     Lin et al. 2017: beats the model already gets right weigh less, so training dwells on the hard ones), times
-    its class's ``weight``; the mean is weighted as ``F.cross_entropy``'s (sum over the sum of the weights)."""
+    its class's ``weight``; the mean is weighted as ``F.cross_entropy``'s (sum over the sum of the weights).
+    Targets may be probabilities (n, n_classes) instead of labels: a teacher's (``ecgnet.training.distill``),
+    learnt by plain cross-entropy."""
 
     weight: torch.Tensor | None = None
     focal_gamma: float = 0.0
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         weight = None if self.weight is None else self.weight.to(logits.device)
-        if not self.focal_gamma:
+        if not self.focal_gamma or labels.ndim == 2:
             return F.cross_entropy(logits, labels, weight=weight)
         log_p = logits.log_softmax(1).gather(1, labels[:, None])[:, 0]
         per_beat = -(1 - log_p.exp()).pow(self.focal_gamma) * log_p
@@ -45,5 +47,8 @@ def class_weights(splits: Splits, cfg: Config, device: torch.device) -> torch.Te
 
 
 def training_loss(splits: Splits, cfg: Config, device: torch.device) -> BeatLoss:
-    """The loss ``cfg`` trains with on ``splits``' training beats (also the validation loss that is logged)."""
+    """The loss ``cfg`` trains with on ``splits``' training beats (also the validation loss that is logged). A student
+    learns its teacher's probabilities unweighted: they carry the teacher's class balance already."""
+    if cfg.teacher:
+        return BeatLoss()
     return BeatLoss(class_weights(splits, cfg, device), cfg.focal_gamma)

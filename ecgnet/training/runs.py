@@ -9,6 +9,7 @@ from ..config import Config
 from ..errors import EcgnetError
 from . import trainer
 from .crossval import train_folds
+from .distill import train_student
 from .sources import training_splits
 
 
@@ -18,9 +19,14 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: dict | None = 
     One run (``ecgnet.training.trainer.train``: best epoch and score, history, seconds) continues from ``resume``, a
     last.pt checkpoint, into ``run_dir``. With ``folds`` K it trains K members and combines them (``members``:
     their checkpoints); ``overwrite`` then keeps members that finished with the same config, else it empties the run
-    directory. ``data_dir`` is None for folds, whose best.pt names its own test data.
+    directory. With ``teacher`` it trains one student of that model (``distill.train_student``). ``data_dir`` is None for
+    folds and students, whose best.pt names its own test data.
     """
     cfg.validate()
+    if cfg.teacher:
+        if resume is not None or run_dir is not None:
+            raise EcgnetError("a student is trained afresh (it cannot be resumed); train again with --overwrite")
+        return train_student(cfg, overwrite) | {"data_dir": None}
     if not cfg.folds:
         splits = training_splits(cfg)
         return trainer.train(cfg, splits, run_dir, resume, overwrite=overwrite) | {"data_dir": splits.data_dir}

@@ -2,7 +2,8 @@
 training split, or a sharded beat store.
 
 Both sources give ``steps(epoch)`` and ``batches(epoch, start)``: this rank's (beats, labels, rhythm)
-on the model's device, minority beats already augmented when the config says so.
+on the model's device, minority beats already augmented when the config says so. When the training beats carry a
+teacher's probabilities (``BeatDataset.targets``, ``ecgnet.training.distill``) those stand in for the labels.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class ResidentSource:
                  rhythm: bool) -> None:
         self.x, self.y = data.x.to(device), data.y.to(device)
         self.rhythm = data.rhythm.to(device) if rhythm else None
+        self.targets = None if data.targets is None else data.targets.to(device)
         self.cfg, self.world, self.generator = cfg, world, generator
         self.majority = int(np.argmax(data.class_counts()))
 
@@ -49,6 +51,8 @@ class ResidentSource:
             if cfg.augment:
                 xb = augment_minority(xb, yb, self.majority, self.generator)
             rb = None if self.rhythm is None else self.rhythm[idx]
+            if self.targets is not None:
+                yb = self.targets[idx]
             if self.world.distributed:
                 part = self.world.shard(torch.arange(len(idx), device=device))
                 xb, yb, rb = xb[part], yb[part], None if rb is None else rb[part]

@@ -168,7 +168,7 @@ def train_one_epoch(run: TrainingRun, source: ResidentSource | StoreSource, loss
         state.step, state.epoch_step = state.step + 1, state.epoch_step + 1
         # Running sums stay on the device: no host sync per step on a GPU.
         loss_sum += loss.detach() * len(yb)
-        correct += (logits.argmax(1) == yb).sum()
+        correct += (logits.argmax(1) == (yb if yb.ndim == 1 else yb.argmax(1))).sum()  # a teacher's targets: its calls
         seen += len(yb)
         if state.epoch_step % 50 == 0:
             bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}")

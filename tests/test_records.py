@@ -209,3 +209,50 @@ def test_parallel_prepare_writes_the_same_files_and_reports_bad_records(tmp_path
         assert "skipped record 203" in capsys.readouterr().err
         outputs[workers] = {p.name: p.read_bytes() for p in out.iterdir()}
     assert outputs[1] == outputs[2] and "mitbih_train.csv" in outputs[1]
+
+
+def test_wfdb_records_read_without_wfdb_equal_the_package():
+    import wfdb
+
+    from ecgnet.signals.wfdb_files import read_header, read_signal
+
+    headers = sorted(FIXTURES.glob("mitdb/*.hea")) + sorted(FIXTURES.glob("ptbdb/*/*.hea")) + sorted(FIXTURES.glob("ptbxl/records100/*/*.hea"))
+    assert len(headers) >= 8
+    for hea in headers:
+        base, head = hea.with_suffix(""), read_header(hea)
+        reference = wfdb.rdrecord(str(base))
+        assert head is not None and head.fs == reference.fs and head.sig_name == reference.sig_name and head.comments == reference.comments
+        for c in range(len(head.sig_name)):
+            np.testing.assert_array_equal(read_signal(base, head, c), reference.p_signal[:, c], err_msg=f"{hea} {c}")
+
+
+@pytest.mark.parametrize("fmt", ["212", "16", "61", "80", "160", "24", "32"])
+def test_every_simple_wfdb_format_reads_as_wfdb_does(fmt, tmp_path):
+    import wfdb
+
+    rec = read_wfdb(REC_208)
+    limit = 127 if fmt == "80" else 2047
+    digital = np.clip(np.rint(np.stack([rec.signal, -rec.signal], 1) * 200), -limit, limit).astype(np.int64)
+    digital[5, 0] = -2048 if fmt == "212" else digital[5, 0]  # an invalid sample: NaN
+    if fmt in ("61", "160"):  # formats wfdb reads but does not write: big-endian, and offset binary
+        stored = digital.astype(">i2") if fmt == "61" else (digital + 32768).astype("<u2")
+        (tmp_path / "x.dat").write_bytes(stored.tobytes())
+        (tmp_path / "x.hea").write_text(f"x 2 250 {len(digital)}\nx.dat {fmt} 200(7)/mV 16 0 0 0 0 II\nx.dat {fmt} 100(-3)/mV 16 0 0 0 0 V1\n")
+    else:
+        wfdb.wrsamp("x", fs=250, units=["mV", "mV"], sig_name=["II", "V1"], d_signal=digital, fmt=[fmt, fmt], adc_gain=[200.0, 100.0],
+                    baseline=[7, -3], write_dir=str(tmp_path))
+    reference = wfdb.rdrecord(str(tmp_path / "x"))
+    for lead, c in (("II", 0), ("V1", 1)):
+        got = read_wfdb(tmp_path / "x", lead)
+        assert got.fs == 250 and got.lead == lead
+        np.testing.assert_array_equal(got.signal, reference.p_signal[:, c])
+
+
+def test_wfdb_records_beyond_the_simple_formats_are_read_by_wfdb(tmp_path):
+    for f in REC_208.parent.glob("208.*"):
+        shutil.copy(f, tmp_path / f.name)
+    header = (tmp_path / "208.hea").read_text().replace("208.dat 212 ", "208.dat 212:0 ", 1)  # a skew field: wfdb's to read
+    (tmp_path / "208.hea").write_text(header)
+    from ecgnet.signals.wfdb_files import read_header
+    assert read_header(tmp_path / "208.hea") is None
+    np.testing.assert_array_equal(read_wfdb(tmp_path / "208").signal, read_wfdb(REC_208).signal)

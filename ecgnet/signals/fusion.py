@@ -18,8 +18,8 @@ result on all 48 records, and on the DS1 and DS2 halves separately (docs/benchma
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import median_filter
-from scipy.signal import butter, sosfiltfilt
+
+from .filters import butter_sos, moving_median, sosfiltfilt
 
 FUSED_DETECTORS = ("sleepecg", "nk-neurokit", "nk-kalidas2017")  # the first one's positions are kept
 MATCH_S = 0.075         # detections this close are one beat
@@ -34,7 +34,7 @@ DROP_ENERGY = 0.2       # an accepted beat below this share of its neighbours' Q
 def qrs_band(signal: np.ndarray, fs: float) -> np.ndarray:
     """|signal| band-passed to 5-20 Hz (the QRS complex's band), computed once per recording."""
     high = min(QRS_BAND_HZ[1], 0.45 * fs)
-    return np.abs(sosfiltfilt(butter(2, [QRS_BAND_HZ[0], high], btype="band", fs=fs, output="sos"), signal))
+    return np.abs(sosfiltfilt(butter_sos(2, (QRS_BAND_HZ[0], high), "bandpass", fs), signal))
 
 
 def window_argmax(values: np.ndarray, centres: np.ndarray, radius: int) -> np.ndarray:
@@ -88,12 +88,12 @@ def fuse_detections(signal: np.ndarray, fs: float, detections: list[np.ndarray])
         return accepted
     band = qrs_band(signal, fs)
     energy = qrs_energy(band, fs, accepted)
-    typical = median_filter(energy, size=NEIGHBOURS, mode="nearest")
+    typical = moving_median(energy, NEIGHBOURS)
     accepted, typical = accepted[energy >= DROP_ENERGY * typical], typical[energy >= DROP_ENERGY * typical]
     if len(accepted) < 3 or not len(single):
         return accepted
     rr = np.diff(accepted)
-    local_rr = median_filter(rr, size=NEIGHBOURS - 1, mode="nearest")
+    local_rr = moving_median(rr, NEIGHBOURS - 1)
     gap = np.searchsorted(accepted, single) - 1  # the interval each single detection falls in
     inside = (gap >= 0) & (gap < len(rr))
     single, gap = single[inside], gap[inside]

@@ -1,6 +1,6 @@
 """From a continuous ECG to beats: the paper's §III-A recipe.
 
-1. resample to 125 Hz (polyphase, scipy);
+1. resample to 125 Hz (polyphase, as scipy's resample_poly: ``ecgnet.signals.filters``);
 2. split into consecutive 10 s windows;
 3. beat positions (R peaks) from one of three sources: the paper's rule (in each
    window scaled to [0, 1], local maxima at zero-crossings of the first difference
@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ..constants import BEAT_LENGTH, DEFAULT_DETECTOR, DETECTORS, SAMPLE_RATE, WINDOW_SECONDS
 from ..errors import EcgnetError
+from .detectors import NUMPY_DETECTORS, qrs_marks
+from .filters import resample_poly
 from .fusion import FUSED_DETECTORS, fuse_detections, window_argmax
 
 PEAK_THRESHOLD = 0.9
@@ -100,10 +101,10 @@ NEUROKIT_CLEANING = {"neurokit": "neurokit", "pantompkins1985": "pantompkins1985
 
 
 def _qrs_marks(signal: np.ndarray, fs: float, method: str) -> np.ndarray:
-    """QRS marks of a library detector (each imported on use: only the chosen one must be installed)."""
-    if method == "sleepecg":
-        from sleepecg import detect_heartbeats
-        return detect_heartbeats(signal, fs)
+    """QRS marks of a detector: the fused detector's three in NumPy (``ecgnet.signals.detectors``, equal to their
+    libraries), the others from their library (each imported on use: only the chosen one must be installed)."""
+    if method in NUMPY_DETECTORS:
+        return qrs_marks(signal, fs, method)
     if method in ("gqrs", "xqrs"):
         from wfdb import processing
         if method == "gqrs":

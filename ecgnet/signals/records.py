@@ -9,6 +9,7 @@ import numpy as np
 
 from ..constants import EDF_SUFFIXES, SIGNAL_FILE_SUFFIXES, WFDB_SUFFIXES
 from ..errors import EcgnetError
+from .wfdb_files import read_header, read_signal
 
 # AAMI EC57 beat classes from MIT-BIH annotation symbols (index = class label).
 AAMI_GROUPS = {"N": "NLRej", "S": "AaJS", "V": "VE", "F": "F", "Q": "/fQ"}
@@ -55,6 +56,13 @@ def read_wfdb(path: str | Path, lead: str | None = None, channel: int | None = N
             raise EcgnetError(f"{base}: no channel {channel}; the record has {len(names)} ({', '.join(names)})")
         return [channel]
 
+    base = _record_base(path)
+    header = base.with_suffix(".hea")
+    head = read_header(header) if header.is_file() else None
+    if head is not None:  # the common formats, without importing wfdb (ecgnet.signals.wfdb_files)
+        chosen = pick(head.sig_name, base)[0]
+        check_claimed_size(head, base, header)
+        return Recording(read_signal(base, head, chosen), head.fs, head.sig_name[chosen], base.name, head.comments)
     record, base = wfdb_record(path, pick)
     return Recording(record.p_signal[:, 0].astype(np.float64), float(record.fs), str(record.sig_name[0] or ""), base.name,
                      list(record.comments or []))

@@ -27,6 +27,8 @@ DEFAULT_MODEL = "mitbih"             # shipped model for beat files (ecgnet/weig
 DEFAULT_RECORD_MODEL = "mitbih-rr"   # shipped model for whole recordings: rhythm-aware, trained on other patients
 BACKENDS = ("auto", "torch", "onnxruntime")
 UNCERTAIN = "uncertain"              # the verdict for beats below --min-confidence
+CLASS_COLOURS = {"N": "#2ca02c", "S": "#ff7f0e", "V": "#d62728", "F": "#9467bd", "Q": "#7f7f7f",  # in every figure
+                 "normal": "#2ca02c", "MI": "#d62728", UNCERTAIN: "#1f77b4"}
 MAX_UPLOAD_MB = 200                  # the web page's upload limit (ecgnet app passes it to Streamlit)
 
 DEFAULT_SHARD_BEATS = 65_536        # beats per shard of a beat store (ecgnet store): 49 MB of float32 beats

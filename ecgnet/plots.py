@@ -1,4 +1,4 @@
-"""Figures: the confusion matrix, a labelled ECG strip, reliability and coverage of calibrated confidence.
+"""Figures: the confusion matrix, reliability and coverage of calibrated confidence.
 
 Built on ``matplotlib.figure.Figure`` (no pyplot): no GUI backend is selected and no
 process-wide plotting state changes, so the library draws the same in a script, a
@@ -11,11 +11,6 @@ from typing import IO
 
 import numpy as np
 from matplotlib.figure import Figure
-
-from .constants import UNCERTAIN
-
-CLASS_COLOURS = {"N": "tab:green", "S": "tab:orange", "V": "tab:red", "F": "tab:purple", "Q": "tab:gray",
-                 "normal": "tab:green", "MI": "tab:red", UNCERTAIN: "tab:blue"}
 
 
 def confusion_figure(metrics: dict, title: str = "") -> Figure:
@@ -37,30 +32,6 @@ def confusion_figure(metrics: dict, title: str = "") -> Figure:
     ax.set_title(title or f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return fig
-
-
-def strip_figure(signal: np.ndarray, fs: float, samples: np.ndarray, names: np.ndarray, probabilities: np.ndarray,
-                 lo: int, hi: int, lead: str, title: str) -> Figure:
-    """An ECG strip ``signal[lo:hi]`` with each beat at ``samples`` marked by its class and probability."""
-    t = np.arange(lo, hi) / fs
-    seconds = (hi - lo) / fs
-    fig = Figure(figsize=(max(8, seconds * 0.9), 3.2))
-    ax = fig.subplots()
-    ax.plot(t, signal[lo:hi], lw=0.8, color="black")
-    inside = (samples >= lo) & (samples < hi)
-    top = signal[lo:hi].max()
-    for s, name, p in zip(samples[inside], names[inside], probabilities[inside]):
-        c = CLASS_COLOURS.get(name, "tab:blue")
-        ax.axvline(s / fs, color=c, alpha=0.35, lw=1)
-        ax.text(s / fs, top, f"{name}\n{p:.2f}", color=c, ha="center", va="bottom", fontsize=7)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(lead)
-    ax.set_title(title, fontsize=9)
-    ax.margins(x=0, y=0.25)
-    width, height = fig.get_size_inches()
-    # fixed margins (inches) for the axis labels and title: tight_layout would draw the strip twice
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.35 / height)
     return fig
 
 

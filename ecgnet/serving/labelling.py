@@ -127,7 +127,7 @@ def record_summary(classifier: BeatClassifier, recording: Recording, detector: s
 
 def plot_strip(result: dict, recording: Recording, path: str | Path, start: float = 0.0, seconds: float = 15.0) -> None:
     """PNG of an ECG strip with every classified beat marked and labelled."""
-    from ..plots import save_png, strip_figure  # matplotlib: only when a strip is drawn
+    from .strip import save_strip, strip_image
 
     fs = recording.fs
     lo, hi = int(start * fs), int(min(len(result["signal"]), (start + seconds) * fs))
@@ -136,7 +136,7 @@ def plot_strip(result: dict, recording: Recording, path: str | Path, start: floa
     t = result["table"]
     title = f"{recording.name}: {start:.0f}-{start + seconds:.0f} s, beats labelled by ecgnet ({result['summary']['model']})"
     with atomic_write(path) as f:
-        save_png(strip_figure(result["signal"], fs, t["sample"], t["name"], t["probability"], lo, hi, recording.lead, title), f, dpi=110)
+        save_strip(strip_image(result["signal"], fs, t["sample"], t["name"], t["probability"], lo, hi, recording.lead, title), f)
 
 
 def write_beat_table(result: dict, path: str | Path) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ..constants import SAMPLE_RATE
-from ..plots import CLASS_COLOURS
+from ..constants import CLASS_COLOURS, SAMPLE_RATE, UNCERTAIN
 
 STRIP_SECONDS = 15.0
 MAX_POINTS = 300_000  # signal points drawn: a 30-min record at 360 Hz is drawn at 120 Hz, enough to see each QRS
@@ -29,7 +28,7 @@ def strip_figure(result: dict, lo: float, hi: float, selected: int) -> go.Figure
         idx = np.flatnonzero(names == name)
         fig.add_trace(go.Scatter(x=table["time_s"][idx], y=signal[samples[idx]], mode="markers+text", text=[name] * len(idx),
                                  textposition="top center", customdata=idx, name=name,
-                                 marker={"color": CLASS_COLOURS.get(name, "tab:blue").removeprefix("tab:"), "size": 7},
+                                 marker={"color": CLASS_COLOURS.get(name, CLASS_COLOURS[UNCERTAIN]), "size": 7},
                                  hovertemplate="beat %{customdata}: " + name + "<extra></extra>"))
     if selected >= 0:
         fig.add_vline(x=float(table["time_s"][selected]), line={"color": "orange", "width": 2})
@@ -55,6 +54,6 @@ def probability_figure(probs: dict[str, float]) -> go.Figure:
     """The beat's class probabilities as bars, in the model's class order."""
     names = list(probs)
     fig = go.Figure(go.Bar(x=names, y=[probs[n] for n in names], text=[f"{probs[n]:.2f}" for n in names], textposition="outside",
-                           marker={"color": [CLASS_COLOURS.get(n, "tab:blue").removeprefix("tab:") for n in names]}))
+                           marker={"color": [CLASS_COLOURS.get(n, CLASS_COLOURS[UNCERTAIN]) for n in names]}))
     fig.update_layout(height=280, margin={"l": 40, "r": 10, "t": 10, "b": 30}, yaxis={"range": [0, 1.15], "title": "probability"})
     return fig

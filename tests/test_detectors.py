@@ -32,7 +32,7 @@ def test_numpy_detectors_equal_their_libraries(method, fs):
     for name in RECORDS:
         rec = read_wfdb(FIXTURES / "mitdb" / name)
         signal = resample(rec.signal, rec.fs, fs)
-        np.testing.assert_array_equal(detectors.qrs_marks(signal, fs, method), library_marks(signal, fs, method), err_msg=name)
+        np.testing.assert_array_equal(detectors.qrs_marks(signal, fs, (method,))[0], library_marks(signal, fs, method), err_msg=name)
 
 
 def test_neurokit_cleaning_equals_the_library():
@@ -56,6 +56,17 @@ def test_prominence_rules_equal_scipy():
         assert detectors.most_prominent_maximum(x) == want, x
         strict, _ = find_peaks(np.array(x), plateau_size=(1, 1))
         np.testing.assert_array_equal(detectors.strict_maxima(np.array(x)), strict)
+
+
+def test_segment_peaks_at_once_equal_the_plain_rule():
+    rng = np.random.default_rng(1)
+    x = np.round(np.cumsum(rng.normal(size=20000)), 0)  # a rough walk with plateaus
+    cuts = np.sort(rng.choice(np.arange(1, len(x)), 300, replace=False))
+    begins, ends = cuts[0::2], cuts[1::2]  # segments of 1 to several hundred samples, some over LONG_SEGMENT
+    assert ((ends - begins) > detectors.LONG_SEGMENT).any()
+    values = x.tolist()
+    want = [-1 if (p := detectors.most_prominent_maximum(values[b:e])) is None else b + p for b, e in zip(begins, ends)]
+    np.testing.assert_array_equal(detectors.segment_peaks(x, begins, ends), want)
 
 
 def test_flat_and_short_signals_are_refused_as_sleepecg_does():

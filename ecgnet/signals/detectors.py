@@ -22,14 +22,16 @@ import numpy as np
 from .filters import butter_sos, fir_filtfilt, moving_average, sosfilt, sosfiltfilt
 
 NUMPY_DETECTORS = ("sleepecg", "nk-neurokit", "nk-kalidas2017")
+LONG_SEGMENT = 128  # samples: a QRS segment longer than this (noise) is searched for its peak on its own
 
 
-def qrs_marks(signal: np.ndarray, fs: float, method: str) -> np.ndarray:
-    """QRS marks of ``method`` (one of ``NUMPY_DETECTORS``) on a raw single-lead signal at ``fs``."""
-    if method == "sleepecg":
-        return sleepecg_marks(signal, fs)
-    cleaned = neurokit_clean(signal, fs)
-    return neurokit_marks(cleaned, fs) if method == "nk-neurokit" else kalidas_marks(cleaned, fs)
+def qrs_marks(signal: np.ndarray, fs: float, methods: tuple[str, ...]) -> list[np.ndarray]:
+    """QRS marks of each of ``methods`` (of ``NUMPY_DETECTORS``) on a raw single-lead signal at ``fs``; NeuroKit2's
+    cleaning, which both of its detectors start from, is done once."""
+    cleaned = neurokit_clean(signal, fs) if any(m.startswith("nk-") for m in methods) else None
+    detect = {"sleepecg": lambda: sleepecg_marks(signal, fs), "nk-neurokit": lambda: neurokit_marks(cleaned, fs),
+              "nk-kalidas2017": lambda: kalidas_marks(cleaned, fs)}
+    return [detect[m]() for m in methods]
 
 
 @cache
@@ -90,16 +92,55 @@ def neurokit_marks(cleaned: np.ndarray, fs: float) -> np.ndarray:
     ends = ends[ends > begins[0]]
     n = min(len(begins), len(ends))
     min_length = np.mean(ends[:n] - begins[:n]) * 0.4
+    keep = (ends[:n] - begins[:n]) >= min_length
+    best = segment_peaks(cleaned, begins[:n][keep], ends[:n][keep])
     peaks, last = [], 0
-    values = cleaned.tolist()
-    for begin, end in zip(begins[:n].tolist(), ends[:n].tolist()):
-        if end - begin < min_length:
-            continue
-        peak = most_prominent_maximum(values[begin:end])
-        if peak is not None and begin + peak - last > min_delay:
-            last = begin + peak
-            peaks.append(last)
+    for peak in best[best >= 0].tolist():
+        if peak - last > min_delay:
+            peaks.append(peak)
+            last = peak
     return np.array(peaks, dtype=np.int64)
+
+
+def segment_peaks(x: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For each segment ``x[begin:end]``, the position of its most prominent local maximum (-1 if it has none): the
+    rules of ``most_prominent_maximum``, for all segments at once (a segment longer than ``LONG_SEGMENT`` alone)."""
+    best = np.full(len(begins), -1, dtype=np.int64)
+    long = (ends - begins) > LONG_SEGMENT
+    values = x.tolist()
+    for i in np.flatnonzero(long):
+        peak = most_prominent_maximum(values[begins[i]:ends[i]])
+        best[i] = -1 if peak is None else begins[i] + peak
+    # local maxima of the whole signal (a plateau's middle), kept where the plateau and both its neighbours lie inside
+    change = np.flatnonzero(np.diff(x)) + 1
+    run_start, run_end = np.concatenate([[0], change]), np.concatenate([change - 1, [len(x) - 1]])
+    inner = (run_start >= 1) & (run_end <= len(x) - 2)
+    run_start, run_end = run_start[inner], run_end[inner]
+    rising = (x[run_start - 1] < x[run_start]) & (x[run_end + 1] < x[run_end])
+    run_start, run_end = run_start[rising], run_end[rising]
+    segment = np.searchsorted(begins, run_start, side="right") - 1
+    ok = (segment >= 0) & ~long[np.maximum(segment, 0)]
+    ok &= (run_start - 1 >= begins[np.maximum(segment, 0)]) & (run_end + 1 <= ends[np.maximum(segment, 0)] - 1)
+    peak, segment = (run_start[ok] + run_end[ok]) // 2, segment[ok]
+    if not len(peak):
+        return best
+    lo, hi = begins[segment], ends[segment] - 1
+    prominence = x[peak] - np.maximum(_side_minimum(x, peak, lo, -1), _side_minimum(x, peak, hi, 1))
+    order = np.lexsort((peak, -prominence, segment))  # per segment: most prominent first, then the earliest
+    first = order[np.unique(segment[order], return_index=True)[1]]
+    best[segment[first]] = peak[first]
+    return best
+
+
+def _side_minimum(x: np.ndarray, peak: np.ndarray, limit: np.ndarray, step: int) -> np.ndarray:
+    """For each peak, the lowest value from it towards ``limit`` (inclusive) before a higher value (``_base``)."""
+    offsets = np.arange(LONG_SEGMENT + 1) * step                     # (w,): 0, 1, 2, ... away from the peak
+    index = peak[:, None] + offsets[None, :]
+    inside = (index >= limit[:, None]) if step < 0 else (index <= limit[:, None])
+    values = x[np.clip(index, 0, len(x) - 1)]
+    higher = inside & (values > x[peak][:, None])
+    reach = np.where(higher.any(1), higher.argmax(1), inside.sum(1))  # samples up to the first higher one (or the limit)
+    return np.where(np.arange(len(offsets))[None, :] < reach[:, None], values, np.inf).min(1)
 
 
 def most_prominent_maximum(x: list[float]) -> int | None:

@@ -5,16 +5,17 @@ The record path filters a recording a few times (each R-peak detector's band-pas
 computations: ``butter_sos`` is ``scipy.signal.butter(..., output="sos")`` (analog prototype, pre-warped
 bilinear transform, poles paired with their nearest zeros, the poles nearest the unit circle last);
 ``sosfilt`` runs the cascade block by block (``BLOCK`` samples: their zero-state response as one matrix product
-with the impulse response, plus the response to the state carried in from the block before), which is the
-sample-by-sample recursion of ``scipy.signal.sosfilt`` re-associated; ``sosfiltfilt`` and ``fir_filtfilt`` pad
+with the impulse response, plus the response to the state carried in from the block before), which is the sample-by-sample recursion of ``scipy.signal.sosfilt`` re-associated; ``sosfiltfilt`` and ``fir_filtfilt`` pad
 and initialise as ``scipy.signal.sosfiltfilt`` and ``filtfilt(method="pad")`` do. tests/test_filters.py compares
 each with SciPy on real records.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-BLOCK = 256  # samples per block of sosfilt: one (n / BLOCK, BLOCK) x (BLOCK, BLOCK) product per cascade
+BLOCK = 128  # samples per block of sosfilt: one (n / BLOCK, BLOCK) x (BLOCK, BLOCK) product per cascade
 
 
 def butter_sos(order: int, cutoff: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
@@ -65,35 +66,29 @@ def _pair_sections(zeros: np.ndarray, poles: np.ndarray, gain: float) -> np.ndar
     return sos
 
 
-def _state_space(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(A, B, C, D) of the cascade in direct form II transposed: state' = A state + B x, y = C state + D x (the states
-    of the sections side by side, two each, as ``scipy.signal.sosfilt`` keeps them)."""
-    m = 2 * len(sos)
-    a, b = np.zeros((m, m)), np.zeros(m)
-    c_in, d_in = np.zeros(m), 1.0  # the section's input as a function of the states and x
-    for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
-        a[2 * s], b[2 * s] = (b1 - a1 * b0) * c_in, (b1 - a1 * b0) * d_in
-        a[2 * s + 1], b[2 * s + 1] = (b2 - a2 * b0) * c_in, (b2 - a2 * b0) * d_in
-        a[2 * s, 2 * s] -= a1
-        a[2 * s, 2 * s + 1] += 1.0
-        a[2 * s + 1, 2 * s] -= a2
-        c_in, d_in = b0 * c_in, b0 * d_in
-        c_in[2 * s] += 1.0
-    return a, b, c_in, d_in
-
-
-def _block_matrices(sos: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+@lru_cache(maxsize=32)
+def _block_matrices(sos_bytes: bytes, n_sections: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For blocks of ``length`` samples: the zero-state response (length, length) upper Toeplitz, the end state from
-    the block's input (length, m), the response to a start state (m, length) and the state it leaves (m, m)."""
-    a, b, c, d = _state_space(sos)
-    pushed, read = np.empty((length, len(b))), np.empty((length, len(b)))  # A^k B and C A^k
-    pushed[0], read[0] = b, c
-    for k in range(1, length):
-        pushed[k], read[k] = a @ pushed[k - 1], read[k - 1] @ a
-    h = np.concatenate([[d], read[:-1] @ b])  # impulse response: D, then C A^(k-1) B
+    the block's input (length, m), the response to a start state (m, length) and the state it leaves (m, m). Found by
+    running the recursion itself on an impulse and on each unit start state at once (its rounding, not a power's);
+    kept for the filters a recording is filtered with again."""
+    sos = np.frombuffer(sos_bytes).reshape(n_sections, 6)
+    m = 2 * len(sos)
+    state = np.vstack([np.zeros(m), np.eye(m)])  # run 0: an impulse from rest; run 1 + i: unit state i, no input
+    value_in = np.zeros((length, m + 1))
+    value_in[0, 0] = 1.0
+    out, pushed = np.empty((length, m + 1)), np.empty((length, m))
+    for n in range(length):
+        value = value_in[n]
+        for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+            y = b0 * value + state[:, 2 * s]
+            state[:, 2 * s], state[:, 2 * s + 1] = b1 * value - a1 * y + state[:, 2 * s + 1], b2 * value - a2 * y
+            value = y
+        out[n], pushed[n] = value, state[0]
+    h = out[:, 0]
     index = np.arange(length)
     toeplitz = np.where(index[None, :] >= index[:, None], h[np.abs(index[None, :] - index[:, None])], 0.0)
-    return toeplitz, pushed[::-1], read.T, np.linalg.matrix_power(a, length)
+    return toeplitz, pushed[::-1], out[:, 1:].T, state[1:].T
 
 
 def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None) -> np.ndarray:
@@ -101,12 +96,12 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None) -> np.
     sos = np.asarray(sos, float) / np.asarray(sos, float)[:, 3:4]
     x = np.asarray(x, float)
     length = min(BLOCK, max(1, len(x)))
-    toeplitz, from_input, from_state, carried = _block_matrices(sos, length)
+    toeplitz, from_input, from_state, carried = _block_matrices(sos.tobytes(), len(sos), length)
     blocks = np.zeros(-(-len(x) // length) * length)
     blocks[:len(x)] = x
     blocks = blocks.reshape(-1, length)
     pushed = blocks @ from_input
-    starts = np.empty((len(blocks), 2 * len(sos)))
+    starts = np.empty((len(blocks), 2 * len(sos)))  # the state at each block's start: the one before, carried, plus its push
     state = np.zeros(2 * len(sos)) if zi is None else np.asarray(zi, float).reshape(-1)
     for b in range(len(blocks)):
         starts[b] = state

@@ -86,8 +86,13 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR
     if method not in DETECTORS:
         raise EcgnetError(f"unknown beat detector {method!r}; choose one of {', '.join(DETECTORS)}")
     if method == "fused":
-        return fuse_detections(signal, fs, [detect_r_peaks(signal, fs, m) for m in FUSED_DETECTORS])
-    qrs = np.asarray(_qrs_marks(signal, fs, method), dtype=np.int64)
+        return fuse_detections(signal, fs, [at_r_peaks(signal, fs, q) for q in qrs_marks(signal, fs, FUSED_DETECTORS)])
+    return at_r_peaks(signal, fs, _qrs_marks(signal, fs, method))
+
+
+def at_r_peaks(signal: np.ndarray, fs: float, qrs: np.ndarray) -> np.ndarray:
+    """QRS marks moved to their R peak (the largest deviation from the median within 75 ms), sorted, once each."""
+    qrs = np.asarray(qrs, dtype=np.int64)
     qrs = qrs[(qrs >= 0) & (qrs < len(signal))]
     if len(qrs) == 0:
         return qrs
@@ -104,7 +109,7 @@ def _qrs_marks(signal: np.ndarray, fs: float, method: str) -> np.ndarray:
     """QRS marks of a detector: the fused detector's three in NumPy (``ecgnet.signals.detectors``, equal to their
     libraries), the others from their library (each imported on use: only the chosen one must be installed)."""
     if method in NUMPY_DETECTORS:
-        return qrs_marks(signal, fs, method)
+        return qrs_marks(signal, fs, (method,))[0]
     if method in ("gqrs", "xqrs"):
         from wfdb import processing
         if method == "gqrs":

@@ -88,7 +88,7 @@ def label_record(classifier: BeatClassifier, recording: Recording, detector: str
     (counted in the summary as not_cut). Below ``min_confidence`` a beat is 'uncertain'.
     """
     check_min_confidence(min_confidence)
-    from ..signals.preprocess import check_signal, cut_detected_beats  # scipy: only when a recording is cut
+    from ..signals.preprocess import check_signal, cut_detected_beats  # the detectors: only when a recording is cut
 
     signal = check_signal(recording.signal, recording.fs, recording.name)
     cut, samples = cut_detected_beats(signal, recording.fs, detector, classifier.before_r_s)

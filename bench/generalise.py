@@ -42,7 +42,7 @@ VARIANTS = {  # training data (a folder under data/, prepared with PREPARE and t
     "first-lead": {"data": "ds-wide-gqrs", "prepare": {}, "set": {}},
     "two-leads": {"data": "ds-wide-gqrs-2lead", "prepare": {"second_lead": True}, "set": {}},
     # one network learning the shipped pool's five (ecgnet.training.distill), pooled with the linear model alike
-    "student": {"data": "ds-wide-gqrs", "prepare": {}, "set": {"folds": 0, "teacher": "mitbih-rr", "imbalance": "none"}},
+    "student": {"data": "ds-wide-gqrs", "prepare": {}, "set": {}, "config": "interpatient_student.json"},
 }
 METRICS = ("accuracy", "S Se", "S +P", "V Se", "V +P", "N→S %", "N→V %", "ECE")
 
@@ -63,7 +63,8 @@ def trained(name: str, seed: int, args) -> Path:
     best = LOG / f"{name}-s{seed}" / "best.pt"
     if not best.exists() or args.retrain:
         cfg = config_from_dict({"data_dir": str(data_dir), "seed": seed, "log_dir": str(LOG), "run_name": f"{name}-s{seed}"}
-                               | variant["set"], source="generalise", base=load_config(ROOT / "config" / "interpatient.json"))
+                               | variant["set"], source="generalise",
+                               base=load_config(ROOT / "config" / variant.get("config", "interpatient.json")))
         start = time.perf_counter()
         if cfg.teacher:
             train_student(cfg, overwrite=True)

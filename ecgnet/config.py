@@ -203,9 +203,10 @@ Common keys have their own flags (`--epochs`, `--batch-size`, `--lr`, `--seed`, 
 `--data-dir`, `--task`, `--mode`, `--pretrained`, `--log-dir`, `--imbalance`); any key can be set with
 `--set KEY=VALUE` (the value is read as JSON when it parses, e.g. `--set augment=false`).
 
-Files here: `config.json` (MIT-BIH, the defaults), `ptbdb_transfer.json` (PTB transfer learning) and
+Files here: `config.json` (MIT-BIH, the defaults), `ptbdb_transfer.json` (PTB transfer learning),
 `interpatient.json` (the rhythm-aware model for new patients, on `ecgnet prepare mitdb --split interpatient
---before-r 0.25 --positions gqrs --unmatched q` data in data/ds-wide-gqrs).
+--before-r 0.25 --positions gqrs --unmatched q` data in data/ds-wide-gqrs) and `interpatient_student.json` (one
+network distilled from that model's five, `teacher`, on the same data).
 This table is generated from `ecgnet/config.py`: `python -m ecgnet.config > config/README.md`.
 
 """

@@ -81,6 +81,9 @@ def train_student(cfg: Config, overwrite: bool = False) -> dict:
         pooled = combined_checkpoint([student, linear], [str(run_dir / "student.pt"), str(run_dir / "linear.pt")], "product",
                                      student["split"] | {"teacher": cfg.teacher})
         pooled["config"] = cfg.to_dict()
-        pooled["calibration"] = pool_calibration([student], [val_rows], full, rows, cfg, data_dir) or pooled["calibration"]
+        calibration = pool_calibration([student], [val_rows], full, rows, cfg, data_dir)
+        if calibration is not None:
+            pooled["calibration"] = calibration | {"fitted_on": "the student's validation patients (the student pooled with a "
+                                                                "linear model fitted on the other training patients)"}
         save_checkpoint(run_dir / "best.pt", pooled)
     return summary

@@ -13,7 +13,7 @@ from ecgnet.serving.batch import load_classifier
 from ecgnet.serving.inference import Predictor
 from ecgnet.serving.shipping import bundled_figures, bundled_verdicts
 
-SHIPPED = ("mitbih", "mitbih-rr", "ptbdb-mi")
+SHIPPED = ("mitbih", "mitbih-rr", "mitbih-rr-ensemble", "ptbdb-mi")
 
 
 def networks(model_args: dict) -> int:

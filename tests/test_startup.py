@@ -67,7 +67,7 @@ def test_prediction_does_not_set_up_training_determinism():
     assert done.returncode == 0, done.stderr[-1000:]
 
 
-@pytest.mark.parametrize("name", ["mitbih", "mitbih-rr", "ptbdb-mi"])
+@pytest.mark.parametrize("name", ["mitbih", "mitbih-rr", "mitbih-rr-ensemble", "ptbdb-mi"])
 def test_shipped_beat_models_ship_a_checked_onnx_graph(name):
     path = shipped_onnx(name)
     assert path is not None and path.parent == WEIGHTS_DIR and "onnx_sha256" in read_card(WEIGHTS_DIR / name)

@@ -8,10 +8,11 @@
 Each model is trained with its config (runs go to log/shipped-<name>), calibrated on its
 validation split, measured on its full test set and on the bundled subset, and written
 as NAME.safetensors + NAME.json. 'ptbdb-mi' reuses the trunk of the shipped 'mitbih', so
-make 'mitbih' first. 'mitbih-rr' is the ensemble of 5 folds of patients of MIT-BIH DS1 pooled with the linear
-rhythm model (config/interpatient.json), trained on beats cut 0.25 s before the R peaks GQRS finds, detections
+make 'mitbih' first. 'mitbih-rr-ensemble' is the ensemble of 5 folds of patients of MIT-BIH DS1 pooled with the
+linear rhythm model (config/interpatient.json), trained on beats cut 0.25 s before the R peaks GQRS finds, detections
 that match no annotated beat labelled Q (data/ds-wide-gqrs), and measured on DS2, patients it never saw, at the
-annotated positions (data/ds-wide); both are prepared here when missing.
+annotated positions (data/ds-wide); both are prepared here when missing. 'mitbih-rr' is one network learning the
+ensemble's networks (config/interpatient_student.json, teacher 'mitbih-rr-ensemble'), pooled with the linear model.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ecgnet.models.pretrained import WEIGHTS_DIR
 from ecgnet.runtime import configure_process
 from ecgnet.serving.shipping import ship, ship_onnx
 from ecgnet.training.crossval import train_folds
+from ecgnet.training.distill import train_student
 from ecgnet.training.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,31 +47,53 @@ MODELS = {
         "intended_use": "Per-beat MI screening research on PTB-like lead II beats. Split by beat, as in the paper: patients of the "
                         "test split were seen in training; split by patient the same recipe scores far lower (docs/experiments.md).",
     },
-    "mitbih-rr": {
+    "mitbih-rr-ensemble": {
         "config": "config/interpatient.json", "data": "ds-wide", "user_data_dir": "data/ds-wide", "user_train_dir": "data/ds-wide-gqrs",
         "train_data": "ds-wide-gqrs",
         "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
-        "description": "Rhythm-aware 5-class beat classifier for new patients: 5 networks, each reading the beat cut 0.25 s before "
-                       "R beside its record's median beat plus 5 patient-normalised R-R features (class-weighted loss), "
-                       "each trained on 4/5 of the MIT-BIH DS1 patients (22) and selected on the other fifth, on the beats the "
-                       "GQRS detector finds (those matching no annotated beat labelled Q, so that spurious detections are "
-                       "called Q, not V); their averaged probabilities pooled (normalised product) with a class-balanced "
-                       "logistic regression on the R-R features and the beat, fitted on the DS1 beats that match an annotated one.",
-        "intended_use": "Labelling whole recordings of patients never seen in training (the default of 'ecgnet predict --record'). "
-                        "Needs the beat's rhythm and its record, so it labels recordings, not single beats. Figures: DS2 (22 other patients).",
+        "description": "Rhythm-aware 5-class beat classifier for new patients, the teacher of 'mitbih-rr': 5 networks, each "
+                       "reading the beat cut 0.25 s before R beside its record's median beat plus 5 patient-normalised R-R "
+                       "features (class-weighted loss), each trained on 4/5 of the MIT-BIH DS1 patients (22) and selected on the "
+                       "other fifth, on the beats the GQRS detector finds (those matching no annotated beat labelled Q, so that "
+                       "spurious detections are called Q, not V); their averaged probabilities pooled (normalised product) with "
+                       "a class-balanced logistic regression on the R-R features and the beat, fitted on the DS1 beats that "
+                       "match an annotated one.",
+        "intended_use": "Labelling whole recordings of patients never seen in training (--checkpoint mitbih-rr-ensemble; the "
+                        "default 'mitbih-rr' is one network learnt from these five). Needs the beat's rhythm and its record, so "
+                        "it labels recordings, not single beats. Figures: DS2 (22 other patients).",
         "other_database": "the 23 shared MIT-BIH Supraventricular Arrhythmia records, 128 Hz, first ECG channel: never trained on, "
                           "but the recipe choices of docs/benchmarks.md (leads, calibration) were made on them, so this is a "
                           "validation figure, not a test",
+    },
+    "mitbih-rr": {
+        "config": "config/interpatient_student.json", "data": "ds-wide", "user_data_dir": "data/ds-wide",
+        "user_train_dir": "data/ds-wide-gqrs", "train_data": "ds-wide-gqrs",
+        "test_data": "MIT-BIH DS2: 22 patients never seen in training, annotated beat positions",
+        "description": "Rhythm-aware 5-class beat classifier for new patients, one network: it reads the beat cut 0.25 s before R "
+                       "beside its record's median beat plus 5 patient-normalised R-R features, and learnt the probabilities of "
+                       "the five networks of 'mitbih-rr-ensemble' (knowledge distillation) on the MIT-BIH DS1 beats the GQRS "
+                       "detector finds, 18 DS1 patients for training and 4 for selection; pooled (normalised product) with a "
+                       "class-balanced logistic regression on the R-R features and the beat, fitted on the DS1 beats that match "
+                       "an annotated one.",
+        "intended_use": "Labelling whole recordings of patients never seen in training (the default of 'ecgnet predict --record'): "
+                        "a fifth of the ensemble's arithmetic. Needs the beat's rhythm and its record, so it labels recordings, "
+                        "not single beats. Figures: DS2 (22 other patients).",
+        "other_database": "the 23 shared MIT-BIH Supraventricular Arrhythmia records, 128 Hz, first ECG channel: never trained on, "
+                          "but chosen on them (the student over its teacher, docs/benchmarks.md), so this is a validation "
+                          "figure, not a test",
     },
 }
 
 
 def train_model(name: str, spec: dict, data_dir: Path) -> Path:
-    """Train one shipped model (with the config's "folds": the ensemble of that many folds of patients) -> its run dir."""
+    """Train one shipped model (with the config's "folds": the ensemble of that many folds of patients; with "teacher":
+    one network learning that model) -> its run dir."""
     cfg = config_from_dict({"data_dir": str(data_dir), "run_name": f"shipped-{name}"} | spec.get("set", {}),
                            source="make_weights", base=load_config(ROOT / spec["config"]))
     if cfg.folds:
         return train_folds(cfg, cfg.folds, overwrite=True)["run_dir"]
+    if cfg.teacher:
+        return train_student(cfg, overwrite=True)["run_dir"]
     return train(cfg, overwrite=True)["run_dir"]
 
 
@@ -77,6 +101,11 @@ def training_line(card: dict) -> str:
     """How a shipped model was trained, for its card: one run, or an ensemble's folds."""
     split = card["split"]
     files = ", ".join(f"`{k}` (SHA-256 `{v[:16]}…`)" for k, v in card["training_data"]["sha256"].items())
+    if split.get("teacher"):
+        return (f"- **Training**: config below; one network learning the probabilities of `{split['teacher']}`'s networks on "
+                f"{split['n_train']} beats, selected by the true labels' macro-F1 on {split['n_val']} beats of other patients "
+                f"({', '.join(split['val_records'])}; best epoch {card['epoch']}); pooled with the linear model fitted on the "
+                f"training file's beats but the detections that match no annotated beat (`linear_expert`); data files {files}.")
     if card["model_args"].get("rule") == "product":
         return (f"- **Training**: config below, {split['folds']} folds of whole patients ({split['n_train']} beats), each member "
                 f"validated on its fold's patients ({'; '.join(', '.join(v) for v in split['val_records'])}); their ensemble "

@@ -142,9 +142,9 @@ def plot_strip(result: dict, recording: Recording, path: str | Path, start: floa
 def write_beat_table(result: dict, path: str | Path) -> None:
     """The per-beat CSV of ``label_record``: time, sample, class, name, probabilities, rhythm features (s), irregular rhythm (0/1)."""
     t = result["table"]
-    columns = list(t)
-    formats = {"time_s": "{:.3f}", "sample": "{}", "class": "{}", "name": "{}", "irregular_rhythm": "{}"}
+    formats = {"time_s": "%.3f", "sample": "%d", "class": "%d", "name": "%s", "irregular_rhythm": "%d"}
+    cells = [np.char.mod(formats.get(c, "%.4f"), np.asarray(v)) for c, v in t.items()]  # each column formatted at once
     with atomic_write(path, "w") as f:
-        f.write(",".join(columns) + "\n")
-        for row in zip(*(t[c] for c in columns)):
-            f.write(",".join(formats.get(c, "{:.4f}").format(v) for c, v in zip(columns, row)) + "\n")
+        f.write(",".join(t) + "\n")
+        if len(cells[0]):
+            f.write("\n".join(",".join(row) for row in zip(*(c.tolist() for c in cells))) + "\n")

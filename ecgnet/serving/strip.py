@@ -57,7 +57,7 @@ def strip_image(signal: np.ndarray, fs: float, samples: np.ndarray, names: np.nd
     points = np.stack([x_of(t), y_of(np.nan_to_num(trace, nan=bottom))], 1) * OVERSAMPLE
     draw.line([tuple(p) for p in points.tolist()], fill="black", width=int(1.2 * OVERSAMPLE), joint="curve")
     draw.rectangle(scaled, outline=GRID["frame"], width=OVERSAMPLE)
-    image = big.resize((width, height), Image.Resampling.LANCZOS)
+    image = big.resize((width, height), Image.Resampling.BOX)  # each pixel the mean of the 2 x 2 drawn: anti-aliased
     _label(ImageDraw.Draw(image), box, x_of, samples[inside], names[inside], probabilities[inside], lo, hi, fs, lead, title)
     return image
 
@@ -88,4 +88,4 @@ def _label(draw: ImageDraw.ImageDraw, box: tuple, x_of, samples: np.ndarray, nam
 
 def save_strip(image: Image.Image, target: str | IO[bytes]) -> None:
     """Write the strip as PNG."""
-    image.save(target, format="PNG", dpi=(DPI, DPI))
+    image.save(target, format="PNG", dpi=(DPI, DPI), compress_level=3)  # a tenth larger than level 6, a third of its time

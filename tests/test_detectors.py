@@ -84,3 +84,13 @@ def test_labelling_a_recording_imports_no_detector_library(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HEAVY []" in done.stdout and (tmp_path / "out" / "beats.csv").exists()
+
+
+def test_a_rate_too_low_for_the_detectors_bands_is_one_line_exit_2(tmp_path, capsys):
+    from helpers import ecgnet
+
+    rec = read_wfdb(FIXTURES / "mitdb" / "208")
+    np.save(tmp_path / "slow.npy", resample(rec.signal, rec.fs, 50))
+    code = ecgnet("predict", "--record", tmp_path / "slow.npy", "--fs", "50", "--out", tmp_path / "out")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cannot run on a signal sampled at 50 Hz" in err[0] and "--detector" in err[0]

@@ -85,9 +85,13 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR
         return np.rint(paper_r_peaks(resample(signal, fs)) * fs / SAMPLE_RATE).astype(np.int64)
     if method not in DETECTORS:
         raise EcgnetError(f"unknown beat detector {method!r}; choose one of {', '.join(DETECTORS)}")
-    if method == "fused":
-        return fuse_detections(signal, fs, [at_r_peaks(signal, fs, q) for q in qrs_marks(signal, fs, FUSED_DETECTORS)])
-    return at_r_peaks(signal, fs, _qrs_marks(signal, fs, method))
+    try:
+        if method == "fused":
+            return fuse_detections(signal, fs, [at_r_peaks(signal, fs, q) for q in qrs_marks(signal, fs, FUSED_DETECTORS)])
+        return at_r_peaks(signal, fs, _qrs_marks(signal, fs, method))
+    except ValueError as e:  # a band the detector filters with lies above this rate's Nyquist frequency
+        raise EcgnetError(f"the {method!r} detector cannot run on a signal sampled at {fs:g} Hz ({e}); "
+                          "use a recording sampled at 100 Hz or more, or another --detector") from None
 
 
 def at_r_peaks(signal: np.ndarray, fs: float, qrs: np.ndarray) -> np.ndarray:

@@ -113,11 +113,7 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
     the task's training files).
     """
     task = TASKS[cfg.task]
-    data_dir = resolve_data_dir(cfg.data_dir, task)
-    full = load_files(data_dir, task.train_stems, task)
-    if full.records is None:
-        raise EcgnetError(f"{data_dir}: folds take whole patients, which needs the record of each beat (<stem>_index.csv, written by "
-                          "'ecgnet prepare'); the Kaggle CSVs carry none")
+    data_dir, full = patients_training_file(cfg, "folds take whole patients")
     if cfg.linear_expert and not full.has_rhythm:
         raise EcgnetError(f"{data_dir}: linear_expert reads each beat's rhythm, which these beats do not carry; "
                           "prepare the data with 'ecgnet prepare mitdb' or set linear_expert=false")
@@ -147,6 +143,17 @@ def train_folds(cfg: Config, k: int, reuse: bool = False, overwrite: bool = Fals
         best["calibration"] = pool_calibration(members, [v for _, v in folds], full, rows, cfg, data_dir) or best["calibration"]
     save_checkpoint(run_dir / "best.pt", best)
     return {"run_dir": run_dir, "members": members, "val_rows": [v for _, v in folds]}
+
+
+def patients_training_file(cfg: Config, why: str) -> tuple[Path, BeatDataset]:
+    """``cfg``'s data folder and its training file, whose beats must name their record (``why`` says what needs it)."""
+    task = TASKS[cfg.task]
+    data_dir = resolve_data_dir(cfg.data_dir, task)
+    full = load_files(data_dir, task.train_stems, task)
+    if full.records is None:
+        raise EcgnetError(f"{data_dir}: {why}, which needs the record of each beat (<stem>_index.csv, written by "
+                          "'ecgnet prepare'); the Kaggle CSVs carry none")
+    return data_dir, full
 
 
 def matched_rows(data: BeatDataset, rows: np.ndarray, recipe: dict, task: Task) -> np.ndarray:

@@ -15,14 +15,14 @@ import torch
 
 from ..config import Config
 from ..constants import TASKS
-from ..data.datasets import BeatDataset, Splits, holdout, load_files, read_recipe, resolve_data_dir
+from ..data.datasets import BeatDataset, Splits, holdout, read_recipe
 from ..errors import EcgnetError
 from ..models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ..models.combined import COMBINED
 from ..models.fastpath import predict_logits
 from ..models.pretrained import resolve_checkpoint
 from .assemble import combined_checkpoint, pool_experts
-from .crossval import linear_expert, pool_calibration
+from .crossval import linear_expert, patients_training_file, pool_calibration
 from .evaluation import model_inputs
 from .reporting import make_run_dir
 from .trainer import train
@@ -59,11 +59,7 @@ def train_student(cfg: Config, overwrite: bool = False) -> dict:
     """Train one ``cfg.model`` on ``cfg.data_dir``'s training file to reproduce ``cfg.teacher``; returns the summary of
     ``trainer.train`` (run_dir/best.pt is the student, pooled with the linear model when ``cfg.linear_expert``)."""
     task = TASKS[cfg.task]
-    data_dir = resolve_data_dir(cfg.data_dir, task)
-    full = load_files(data_dir, task.train_stems, task)
-    if full.records is None:
-        raise EcgnetError(f"{data_dir}: a student is validated on whole patients, which needs each beat's record "
-                          "(<stem>_index.csv, written by 'ecgnet prepare'); the Kaggle CSVs carry none")
+    data_dir, full = patients_training_file(cfg, "a student is validated on whole patients")
     recipe = read_recipe(data_dir, task)
     teacher = resolve_checkpoint(cfg.teacher)
     check_teacher(teacher, recipe, cfg, cfg.teacher)

@@ -141,7 +141,7 @@ def other_database_figures(path: Path, records_dir: Path, data: str) -> None:
     """Score the shipped model at ``path`` on the annotated records in ``records_dir`` (``ecgnet score``, as
     ``predict --record`` labels them) and add the gross figures to its card as figures["other_database"]."""
     out = ROOT / "log" / f"score-{path.stem}"
-    code = ecgnet(["score", str(records_dir), "--checkpoint", str(path.with_suffix("")), "--out", str(out), "--workers", "2"])
+    code = ecgnet(["score", str(records_dir), "--checkpoint", path.stem, "--out", str(out), "--workers", "2"])  # the shipped name
     if code:
         raise SystemExit(f"scoring {path.stem} on {records_dir} failed (exit {code})")
     result = json.loads((out / "score.json").read_text())

@@ -23,9 +23,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: {k: v for k, v in card.items() if k != "split"} for name, card in models.items()}, indent=2))
         return 0
-    print(f"{'name':<12}{'task':<8}{'model':<12}{'classes':<16}{'test':<44}{'T':>6}")
-    for name, card in models.items():
-        print(f"{name:<12}{card['task']:<8}{card['model_name']:<12}{','.join(card['class_names']):<16}"
+    width = max([len("name"), *map(len, models)]) + 2
+    print(f"{'name':<{width}}{'task':<8}{'model':<12}{'classes':<16}{'test':<44}{'T':>6}")
+    for name, card in sorted(models.items()):
+        print(f"{name:<{width}}{card['task']:<8}{card['model_name']:<12}{','.join(card['class_names']):<16}"
               f"{card.get('headline', ''):<44}{card.get('calibration', {}).get('temperature', 1.0):>6.2f}")
-        print(f"{'':<12}{card.get('description', '')}")
+        print(f"{'':<{width}}{card.get('description', '')}")
     return 0

@@ -256,3 +256,37 @@ def test_wfdb_records_beyond_the_simple_formats_are_read_by_wfdb(tmp_path):
     from ecgnet.signals.wfdb_files import read_header
     assert read_header(tmp_path / "208.hea") is None
     np.testing.assert_array_equal(read_wfdb(tmp_path / "208").signal, read_wfdb(REC_208).signal)
+
+
+def plain_segment_beats(signal: np.ndarray, r_peaks: np.ndarray, before_r: int) -> tuple[np.ndarray, np.ndarray]:
+    """The recipe beat by beat: each window's beats span 1.2 of its median R-R, each scaled to [0, 1] on its own."""
+    beats, index = [], []
+    window_of = r_peaks // (10 * 125)
+    for w in np.unique(window_of):
+        members = np.flatnonzero(window_of == w)
+        if len(members) < 2:
+            continue
+        length = min(187, before_r + int(round(1.2 * float(np.median(np.diff(r_peaks[members]))))))
+        for i in members:
+            r = r_peaks[i]
+            segment = signal[r - before_r:r - before_r + length] if r >= before_r else signal[:0]
+            if len(segment) >= 2:
+                beat = np.zeros(187)
+                span = segment.max() - segment.min()
+                beat[:len(segment)] = (segment - segment.min()) / span if span > 0 else 0.0
+                beats.append(beat)
+                index.append(i)
+    return np.asarray(beats, np.float32), np.asarray(index)
+
+
+def test_beats_cut_all_at_once_equal_the_recipe_beat_by_beat():
+    rec = read_wfdb(REC_208)
+    signal = resample(rec.signal, rec.fs)
+    peaks = rescale_positions(detect_r_peaks(rec.signal, rec.fs, "fused"), rec.fs)
+    peaks = np.concatenate([[0, 3], peaks, [len(signal) - 2]])  # beats at both ends of the signal
+    for before_r in (0, 31):
+        cut = segment_beats(signal, peaks, before_r=before_r)
+        beats, index = plain_segment_beats(signal, peaks, before_r)
+        np.testing.assert_array_equal(cut.beats, beats)
+        np.testing.assert_array_equal(cut.index, index)
+        np.testing.assert_array_equal(cut.positions, peaks[index])

@@ -179,7 +179,7 @@ def kalidas_marks(cleaned: np.ndarray, fs: float) -> np.ndarray:
     n = len(cleaned)
     padding = next((i for i in range(1000) if (n + i) % 8 == 0), -1)
     signal = np.pad(cleaned, (0, padding), "edge") if padding > 0 else cleaned
-    detail = np.array(pywt.swt(signal, "db3", level=3))[0, 1, :]
+    detail = np.asarray(pywt.swt(signal, "db3", level=3)[0][1])  # the level-3 detail (the first pair pywt returns)
     squared = sosfilt(butter_sos(3, (0.01, 10), "bandpass", fs), detail * detail)[:n]
     return np.array(pan_tompkins_peaks(squared, fs), dtype=np.int64)
 

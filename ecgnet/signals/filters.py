@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-BLOCK = 128  # samples per block of sosfilt: one (n / BLOCK, BLOCK) x (BLOCK, BLOCK) product per cascade
+BLOCK = 256  # samples per block of sosfilt: one (n / BLOCK, BLOCK) x (BLOCK, BLOCK) product per cascade
 
 
 def butter_sos(order: int, cutoff: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:

@@ -151,27 +151,30 @@ def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE
     width = WINDOW_SECONDS * fs
     if complete_windows:
         r_peaks = r_peaks[r_peaks < (len(signal) // width) * width]
-    beats, positions, index = [], [], []
     window_of = r_peaks // width
+    index, lengths = [], []
     for w in np.unique(window_of):
         members = np.flatnonzero(window_of == w)
         if len(members) < 2:
             continue
         period = float(np.median(np.diff(r_peaks[members])))
-        length = min(BEAT_LENGTH, before_r + int(round(BEAT_SPAN * period)))
-        for i in members:
-            r = r_peaks[i]
-            segment = signal[r - before_r:r - before_r + length] if r >= before_r else signal[:0]
-            if len(segment) < 2:
-                continue
-            beat = np.zeros(BEAT_LENGTH, dtype=np.float64)
-            beat[:len(segment)] = minmax(segment)
-            beats.append(beat)
-            positions.append(r)
-            index.append(i)
-    if not beats:
+        index.append(members)
+        lengths.append(np.full(len(members), min(BEAT_LENGTH, before_r + int(round(BEAT_SPAN * period)))))
+    index = np.concatenate(index) if index else np.empty(0, np.int64)
+    lengths = np.concatenate(lengths) if lengths else np.empty(0, np.int64)
+    start = r_peaks[index] - before_r
+    # each beat's samples: its window's length from its start, cut at the signal's end; fewer than 2 and it is left out
+    available = np.where(start >= 0, np.minimum(lengths, len(signal) - start), 0)
+    keep = available >= 2
+    index, start, available = index[keep], start[keep], available[keep]
+    if not len(index):
         return Beats(np.empty((0, BEAT_LENGTH), np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
-    return Beats(np.asarray(beats, dtype=np.float32), np.asarray(positions), np.asarray(index))
+    inside = np.arange(BEAT_LENGTH)[None, :] < available[:, None]
+    values = np.where(inside, signal[np.minimum(start[:, None] + np.arange(BEAT_LENGTH), len(signal) - 1)], 0.0)
+    low = np.where(inside, values, np.inf).min(1, keepdims=True)
+    span = np.where(inside, values, -np.inf).max(1, keepdims=True) - low
+    scaled = np.divide(values - low, span, out=np.zeros_like(values), where=span > 0)  # each beat to [0, 1], as minmax
+    return Beats(np.where(inside, scaled, 0.0).astype(np.float32), r_peaks[index], index)
 
 
 def check_signal(signal: np.ndarray, fs: float, source: str) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Knowledge distillation (Hinton, Vinyals & Dean 2015): one network trained to give a teacher's probabilities.
 
-A folds' ensemble (``crossval.train_folds``, e.g. the five networks of the shipped ``mitbih-rr``) judges new
+A folds' ensemble (``crossval.train_folds``, e.g. the five networks of the shipped ``mitbih-rr-ensemble``) judges new
 patients better than any of its members, but costs K networks per beat; labelling a recording is then mostly
 their arithmetic. The student is one network of the members' architecture, trained on the same beats with the
 ensemble's probabilities as targets (``BeatDataset.targets``, plain cross-entropy), selected on patients it never

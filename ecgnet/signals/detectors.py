@@ -107,9 +107,8 @@ def segment_peaks(x: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> np.nda
     rules of ``most_prominent_maximum``, for all segments at once (a segment longer than ``LONG_SEGMENT`` alone)."""
     best = np.full(len(begins), -1, dtype=np.int64)
     long = (ends - begins) > LONG_SEGMENT
-    values = x.tolist()
-    for i in np.flatnonzero(long):
-        peak = most_prominent_maximum(values[begins[i]:ends[i]])
+    for i in np.flatnonzero(long):  # only these segments become Python lists, not the whole recording
+        peak = most_prominent_maximum(x[begins[i]:ends[i]].tolist())
         best[i] = -1 if peak is None else begins[i] + peak
     # local maxima of the whole signal (a plateau's middle), kept where the plateau and both its neighbours lie inside
     change = np.flatnonzero(np.diff(x)) + 1

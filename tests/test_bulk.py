@@ -2,6 +2,8 @@
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -167,3 +169,13 @@ def test_a_model_that_does_not_load_in_the_workers_fails_each_record_instead_of_
     assert not worker.is_alive(), "the pool kept restarting workers that cannot load the model"
     assert [r["status"] for r in rows] == ["failed"] and rows[0]["error"].startswith("the model could not be loaded: ")
     assert "gone.pt" in rows[0]["error"]
+
+
+def test_each_worker_keeps_numpys_blas_to_its_share_of_the_cores():
+    """Two workers whose BLAS each start a thread per core would share two cores four ways (the folder run 1.5x slower)."""
+    script = ("from threadpoolctl import threadpool_info\n"
+              "from ecgnet.serving.batch import LabelJob, _init_worker\n"
+              "_init_worker(LabelJob('mitbih-rr', 'auto', 'fused', None, None, None, 0.0, 10.0), 1)\n"
+              "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[1]", done.stderr[-2000:]

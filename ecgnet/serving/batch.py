@@ -130,6 +130,9 @@ def _init_worker(job: LabelJob, threads: int) -> None:
         _worker_classifier = load_classifier(job.model, job.backend, "cpu", threads)
     except Exception as e:  # noqa: BLE001 - any reason; it is reported with each record
         _worker_error = str(e) if isinstance(e, EcgnetError) else f"{e.__class__.__name__}: {str(e)[:200]}"
+    import numpy  # noqa: F401 - its BLAS loaded, so that the limit below reaches it
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(threads)  # NumPy's BLAS too: by default each worker's pool would take every core
 
 
 def label_to_folder(classifier, recording, out: Path, job: LabelJob) -> dict:

@@ -143,8 +143,7 @@ def write_beat_table(result: dict, path: str | Path) -> None:
     """The per-beat CSV of ``label_record``: time, sample, class, name, probabilities, rhythm features (s), irregular rhythm (0/1)."""
     t = result["table"]
     formats = {"time_s": "%.3f", "sample": "%d", "class": "%d", "name": "%s", "irregular_rhythm": "%d"}
-    cells = [np.char.mod(formats.get(c, "%.4f"), np.asarray(v)) for c, v in t.items()]  # each column formatted at once
+    row = ",".join(formats.get(c, "%.4f") for c in t) + "\n"
+    values = [v for cells in zip(*(np.asarray(v).tolist() for v in t.values())) for v in cells]
     with atomic_write(path, "w") as f:
-        f.write(",".join(t) + "\n")
-        if len(cells[0]):
-            f.write("\n".join(",".join(row) for row in zip(*(c.tolist() for c in cells))) + "\n")
+        f.write(",".join(t) + "\n" + row * (len(values) // max(1, len(t))) % tuple(values))  # every row in one format

@@ -100,13 +100,14 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None) -> np.
     blocks = np.zeros(-(-len(x) // length) * length)
     blocks[:len(x)] = x
     blocks = blocks.reshape(-1, length)
-    pushed = blocks @ from_input
-    starts = np.empty((len(blocks), 2 * len(sos)))  # the state at each block's start: the one before, carried, plus its push
-    state = np.zeros(2 * len(sos)) if zi is None else np.asarray(zi, float).reshape(-1)
+    pushed = list(blocks @ from_input)
+    starts = np.empty((len(blocks) + 1, 2 * len(sos)))  # the state at each block's start: the one before, carried, plus its push
+    starts[0] = 0.0 if zi is None else np.asarray(zi, float).reshape(-1)
+    rows, carried_t = list(starts), np.ascontiguousarray(carried.T)  # row views, written in place: the loop's only cost
     for b in range(len(blocks)):
-        starts[b] = state
-        state = carried @ state + pushed[b]
-    return (blocks @ toeplitz + starts @ from_state).reshape(-1)[:len(x)]
+        np.dot(rows[b], carried_t, out=rows[b + 1])
+        rows[b + 1] += pushed[b]
+    return (blocks @ toeplitz + starts[:-1] @ from_state).reshape(-1)[:len(x)]
 
 
 def sosfilt_zi(sos: np.ndarray) -> np.ndarray:

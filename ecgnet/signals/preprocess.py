@@ -87,20 +87,23 @@ def detect_r_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_DETECTOR
         raise EcgnetError(f"unknown beat detector {method!r}; choose one of {', '.join(DETECTORS)}")
     try:
         if method == "fused":
-            return fuse_detections(signal, fs, [at_r_peaks(signal, fs, q) for q in qrs_marks(signal, fs, FUSED_DETECTORS)])
-        return at_r_peaks(signal, fs, _qrs_marks(signal, fs, method))
+            return fuse_detections(signal, fs, at_r_peaks(signal, fs, *qrs_marks(signal, fs, FUSED_DETECTORS)))
+        return at_r_peaks(signal, fs, _qrs_marks(signal, fs, method))[0]
     except ValueError as e:  # a band the detector filters with lies above this rate's Nyquist frequency
         raise EcgnetError(f"the {method!r} detector cannot run on a signal sampled at {fs:g} Hz ({e}); "
                           "use a recording sampled at 100 Hz or more, or another --detector") from None
 
 
-def at_r_peaks(signal: np.ndarray, fs: float, qrs: np.ndarray) -> np.ndarray:
-    """QRS marks moved to their R peak (the largest deviation from the median within 75 ms), sorted, once each."""
-    qrs = np.asarray(qrs, dtype=np.int64)
-    qrs = qrs[(qrs >= 0) & (qrs < len(signal))]
-    if len(qrs) == 0:
-        return qrs
-    return np.unique(window_argmax(np.abs(signal - np.median(signal)), qrs, int(round(0.075 * fs))))
+def at_r_peaks(signal: np.ndarray, fs: float, *marks: np.ndarray) -> list[np.ndarray]:
+    """Each detector's QRS marks moved to their R peak (the largest deviation from the median within 75 ms), sorted,
+    once each."""
+    deviation = np.abs(signal - np.median(signal))  # once for all detectors: a median of the whole recording
+    peaks = []
+    for qrs in marks:
+        qrs = np.asarray(qrs, dtype=np.int64)
+        qrs = qrs[(qrs >= 0) & (qrs < len(signal))]
+        peaks.append(np.unique(window_argmax(deviation, qrs, int(round(0.075 * fs)))) if len(qrs) else qrs)
+    return peaks
 
 
 # NeuroKit2 detector name -> its cleaning method (the detectors without one of their own use NeuroKit's).
@@ -152,16 +155,9 @@ def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE
     if complete_windows:
         r_peaks = r_peaks[r_peaks < (len(signal) // width) * width]
     window_of = r_peaks // width
-    index, lengths = [], []
-    for w in np.unique(window_of):
-        members = np.flatnonzero(window_of == w)
-        if len(members) < 2:
-            continue
-        period = float(np.median(np.diff(r_peaks[members])))
-        index.append(members)
-        lengths.append(np.full(len(members), min(BEAT_LENGTH, before_r + int(round(BEAT_SPAN * period)))))
-    index = np.concatenate(index) if index else np.empty(0, np.int64)
-    lengths = np.concatenate(lengths) if lengths else np.empty(0, np.int64)
+    period = window_median_rr(r_peaks, window_of)
+    index = np.flatnonzero(np.isfinite(period))  # windows with fewer than 2 beats have no R-R: their beats are left out
+    lengths = np.minimum(BEAT_LENGTH, before_r + np.round(BEAT_SPAN * period[index]).astype(np.int64))
     start = r_peaks[index] - before_r
     # each beat's samples: its window's length from its start, cut at the signal's end; fewer than 2 and it is left out
     available = np.where(start >= 0, np.minimum(lengths, len(signal) - start), 0)
@@ -175,6 +171,21 @@ def segment_beats(signal: np.ndarray, r_peaks: np.ndarray, fs: int = SAMPLE_RATE
     span = np.where(inside, values, -np.inf).max(1, keepdims=True) - low
     scaled = np.divide(values - low, span, out=np.zeros_like(values), where=span > 0)  # each beat to [0, 1], as minmax
     return Beats(np.where(inside, scaled, 0.0).astype(np.float32), r_peaks[index], index)
+
+
+def window_median_rr(r_peaks: np.ndarray, window_of: np.ndarray) -> np.ndarray:
+    """For each of the sorted ``r_peaks``: the median R-R interval of its window's beats (``window_of`` each beat's
+    window), NaN where the window holds one beat. All windows at once: the R-R intervals sorted within their window,
+    the middle one (or the mean of the two middle ones) taken, as ``np.median`` does per window."""
+    same = window_of[1:] == window_of[:-1]
+    rr, rr_window = np.diff(r_peaks)[same], window_of[1:][same]
+    windows, first, counts = np.unique(rr_window, return_index=True, return_counts=True)
+    ordered = rr[np.lexsort((rr, rr_window))].astype(np.float64)
+    medians = (ordered[first + (counts - 1) // 2] + ordered[first + counts // 2]) / 2
+    period = np.full(len(r_peaks), np.nan)
+    found = np.isin(window_of, windows)
+    period[found] = medians[np.searchsorted(windows, window_of[found])]
+    return period
 
 
 def check_signal(signal: np.ndarray, fs: float, source: str) -> np.ndarray:

@@ -104,6 +104,7 @@ class BeatClassifier(nn.Module):
         self.head = self._make_head(n_classes).to(next(self.parameters()).device)
 
 
+@register_model("kachuee_rrt_small", rhythm_dim=len(RHYTHM_INPUTS), template=True, channels=16)  # a quarter of the MACs
 @register_model("kachuee_rrt", rhythm_dim=len(RHYTHM_INPUTS), template=True)  # + the beat's record template
 @register_model("kachuee_rr", rhythm_dim=len(RHYTHM_INPUTS))   # the same trunk + rhythm features in the head
 @register_model("kachuee")                                      # the paper's net (Fig. 2), 55,013 parameters

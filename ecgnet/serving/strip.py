@@ -57,7 +57,7 @@ def strip_image(signal: np.ndarray, fs: float, samples: np.ndarray, names: np.nd
     points = np.stack([x_of(t), y_of(np.nan_to_num(trace, nan=bottom))], 1) * OVERSAMPLE
     draw.line([tuple(p) for p in points.tolist()], fill="black", width=int(1.2 * OVERSAMPLE), joint="curve")
     draw.rectangle(scaled, outline=GRID["frame"], width=OVERSAMPLE)
-    image = big.resize((width, height), Image.Resampling.BOX)  # each pixel the mean of the 2 x 2 drawn: anti-aliased
+    image = big.reduce(OVERSAMPLE)  # each pixel the mean of the 2 x 2 drawn: anti-aliased
     _label(ImageDraw.Draw(image), box, x_of, samples[inside], names[inside], probabilities[inside], lo, hi, fs, lead, title)
     return image
 

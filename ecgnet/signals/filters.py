@@ -5,7 +5,9 @@ The record path filters a recording a few times (each R-peak detector's band-pas
 computations: ``butter_sos`` is ``scipy.signal.butter(..., output="sos")`` (analog prototype, pre-warped
 bilinear transform, poles paired with their nearest zeros, the poles nearest the unit circle last);
 ``sosfilt`` runs the cascade block by block (``BLOCK`` samples: their zero-state response as one matrix product
-with the impulse response, plus the response to the state carried in from the block before), which is the sample-by-sample recursion of ``scipy.signal.sosfilt`` re-associated; ``sosfiltfilt`` and ``fir_filtfilt`` pad
+with the impulse response, plus the response to the block's start state; the start states of a group of ``GROUP``
+blocks from the group's input and its own start state, carried from group to group), which is the sample-by-sample
+recursion of ``scipy.signal.sosfilt`` re-associated; ``sosfiltfilt`` and ``fir_filtfilt`` pad
 and initialise as ``scipy.signal.sosfiltfilt`` and ``filtfilt(method="pad")`` do. tests/test_filters.py compares
 each with SciPy on real records.
 """
@@ -15,7 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
-BLOCK = 256  # samples per block of sosfilt: one (n / BLOCK, BLOCK) x (BLOCK, BLOCK) product per cascade
+BLOCK = 64   # samples per block of sosfilt: its zero-state response one (n / BLOCK, BLOCK) x (BLOCK, BLOCK) product
+GROUP = 8    # blocks per step of the state recursion: their start states from the group's input in one product
 
 
 def butter_sos(order: int, cutoff: float | tuple[float, float], btype: str, fs: float) -> np.ndarray:
@@ -67,47 +70,62 @@ def _pair_sections(zeros: np.ndarray, poles: np.ndarray, gain: float) -> np.ndar
 
 
 @lru_cache(maxsize=32)
-def _block_matrices(sos_bytes: bytes, n_sections: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For blocks of ``length`` samples: the zero-state response (length, length) upper Toeplitz, the end state from
-    the block's input (length, m), the response to a start state (m, length) and the state it leaves (m, m). Found by
-    running the recursion itself on an impulse and on each unit start state at once (its rounding, not a power's);
-    kept for the filters a recording is filtered with again."""
+def _block_matrices(sos_bytes: bytes, n_sections: int, block: int, group: int) -> dict[str, np.ndarray]:
+    """The linear maps of ``group`` blocks of ``block`` samples of the cascade (states as rows of m = 2 per section):
+
+    ``toeplitz`` (block, block), a block's zero-state response; ``from_state`` (m, block), its response to its start
+    state; ``from_input`` (block * group, (group + 1) * m) and ``carried`` (m, (group + 1) * m), the state at the start
+    of each block of the group and at its end (the next group's start) from the group's input and its start state.
+    Found by running the recursion itself on an impulse and on each unit start state at once (its rounding, not a
+    power's); kept for the filters a recording is filtered with again."""
     sos = np.frombuffer(sos_bytes).reshape(n_sections, 6)
-    m = 2 * len(sos)
+    m, length = 2 * len(sos), block * group
     state = np.vstack([np.zeros(m), np.eye(m)])  # run 0: an impulse from rest; run 1 + i: unit state i, no input
     value_in = np.zeros((length, m + 1))
     value_in[0, 0] = 1.0
-    out, pushed = np.empty((length, m + 1)), np.empty((length, m))
+    out, pushed = np.empty((length, m + 1)), np.empty((length + 1, m))
+    carried = np.zeros((group + 1, m, m))
+    carried[0] = np.eye(m)
     for n in range(length):
         value = value_in[n]
         for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
             y = b0 * value + state[:, 2 * s]
             state[:, 2 * s], state[:, 2 * s + 1] = b1 * value - a1 * y + state[:, 2 * s + 1], b2 * value - a2 * y
             value = y
-        out[n], pushed[n] = value, state[0]
-    h = out[:, 0]
-    index = np.arange(length)
+        out[n], pushed[n + 1] = value, state[0]
+        if (n + 1) % block == 0:
+            carried[(n + 1) // block] = state[1:]
+    h = out[:block, 0]
+    index = np.arange(block)
     toeplitz = np.where(index[None, :] >= index[:, None], h[np.abs(index[None, :] - index[:, None])], 0.0)
-    return toeplitz, pushed[::-1], out[:, 1:].T, state[1:].T
+    # the state after j blocks from input sample k < j * block is the impulse's state j * block - k samples on
+    lag = np.arange(group + 1)[None, :] * block - np.arange(length)[:, None]
+    from_input = np.where((lag > 0)[:, :, None], pushed[np.clip(lag, 0, length)], 0.0).reshape(length, -1)
+    return {"toeplitz": toeplitz, "from_state": out[:block, 1:].T, "from_input": from_input,
+            "carried": carried.transpose(1, 0, 2).reshape(m, -1)}
 
 
 def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None) -> np.ndarray:
     """``scipy.signal.sosfilt(sos, x, zi=zi)[0]`` (or without ``zi``: from rest) of a 1-D signal."""
     sos = np.asarray(sos, float) / np.asarray(sos, float)[:, 3:4]
     x = np.asarray(x, float)
-    length = min(BLOCK, max(1, len(x)))
-    toeplitz, from_input, from_state, carried = _block_matrices(sos.tobytes(), len(sos), length)
-    blocks = np.zeros(-(-len(x) // length) * length)
-    blocks[:len(x)] = x
-    blocks = blocks.reshape(-1, length)
-    pushed = list(blocks @ from_input)
-    starts = np.empty((len(blocks) + 1, 2 * len(sos)))  # the state at each block's start: the one before, carried, plus its push
+    m, span = 2 * len(sos), BLOCK * GROUP
+    maps = _block_matrices(sos.tobytes(), len(sos), BLOCK, GROUP)
+    groups = np.zeros(-(-len(x) // span) * span)
+    groups[:len(x)] = x
+    groups = groups.reshape(-1, span)
+    from_input = groups @ maps["from_input"]  # each block's start state and the group's end state, from the group's input
+    pushed = list(from_input[:, GROUP * m:])
+    starts = np.empty((len(groups) + 1, m))  # the state at each group's start: the one before, carried, plus its push
     starts[0] = 0.0 if zi is None else np.asarray(zi, float).reshape(-1)
-    rows, carried_t = list(starts), np.ascontiguousarray(carried.T)  # row views, written in place: the loop's only cost
-    for b in range(len(blocks)):
-        np.dot(rows[b], carried_t, out=rows[b + 1])
-        rows[b + 1] += pushed[b]
-    return (blocks @ toeplitz + starts[:-1] @ from_state).reshape(-1)[:len(x)]
+    rows, carried = list(starts), np.ascontiguousarray(maps["carried"][:, GROUP * m:])  # row views written in place
+    for g in range(len(groups)):
+        np.dot(rows[g], carried, out=rows[g + 1])
+        rows[g + 1] += pushed[g]
+    block_starts = (starts[:-1] @ maps["carried"][:, :GROUP * m] + from_input[:, :GROUP * m]).reshape(-1, m)
+    out = groups.reshape(-1, BLOCK) @ maps["toeplitz"]
+    out += block_starts @ maps["from_state"]
+    return out.reshape(-1)[:len(x)]
 
 
 def sosfilt_zi(sos: np.ndarray) -> np.ndarray:

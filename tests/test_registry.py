@@ -19,7 +19,7 @@ from ecgnet.models.checkpoint import (
 from ecgnet.models.model import BeatClassifier, count_parameters, freeze_trunk
 from ecgnet.models.registry import create_model, list_models
 
-PLAIN = [name for name in list_models() if name not in ("kachuee_rr", "kachuee_rrt")]  # tests/test_rhythm.py, test_template.py
+PLAIN = [name for name in list_models() if not name.startswith("kachuee_rr")]  # rhythm models: tests/test_rhythm.py, test_template.py
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_models_register_themselves_and_docs_list_every_one():
 
     from ecgnet.models import is_assembled, is_record_model, register_model
     from ecgnet.models.registry import _REGISTRY
-    assert {"kachuee", "kachuee_rr", "kachuee_rrt", "cnn_lstm", "gru", "cnn_bilstm_attn"} == set(list_models())
+    assert {"kachuee", "kachuee_rr", "kachuee_rrt", "kachuee_rrt_small", "cnn_lstm", "gru", "cnn_bilstm_attn"} == set(list_models())
     assert is_assembled("combined") and is_assembled("linear_rr") and not is_assembled("kachuee")
     assert list_models("record") == ["lead_pool"] and is_record_model("lead_pool") and not is_record_model("kachuee")
     table = (ROOT / "docs" / "models.md").read_text()

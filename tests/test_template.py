@@ -81,6 +81,13 @@ def test_template_model_needs_the_template_channel():
     assert model.model_args["template"] is True and "template" not in create_model("kachuee_rr", 5).model_args
 
 
+def test_the_small_template_model_is_the_same_net_with_16_channels():
+    small, full = create_model("kachuee_rrt_small", 5).eval(), create_model("kachuee_rrt", 5)
+    assert small.model_args == full.model_args | {"channels": 16} and sum(p.numel() for p in small.parameters()) == 15_573
+    with torch.no_grad():
+        assert small(torch.rand(4, 2, 187), torch.rand(4, 5)).shape == (4, 5)
+
+
 @pytest.fixture(scope="module")
 def template_run(interpatient_data, tmp_path_factory):
     run = tmp_path_factory.mktemp("rrt") / "rrt"

@@ -67,17 +67,21 @@ def _parse_header(lines: list[str]) -> Header | None:
 
 
 def decode(raw: bytes, fmt: str) -> np.ndarray:
-    """Digital samples (int64) of a signal file's bytes in ``fmt``."""
+    """Digital samples (int32, or int64 for format 32) of a signal file's bytes in ``fmt``."""
     if fmt == "212":  # two samples in three bytes; a last lone sample may come in two
-        data = np.frombuffer(raw + bytes(-len(raw) % 3), np.uint8).reshape(-1, 3).astype(np.int64)
-        pairs = np.stack([data[:, 0] | (data[:, 1] & 0x0F) << 8, data[:, 2] | (data[:, 1] & 0xF0) << 4], 1).reshape(-1)
-        return pairs - ((pairs & 0x800) << 1)  # 12-bit two's complement
+        data = np.frombuffer(raw + bytes(-len(raw) % 3), np.uint8).reshape(-1, 3)
+        middle = data[:, 1].astype(np.int32)
+        pairs = np.empty(2 * len(data), np.int32)
+        pairs[0::2] = data[:, 0] | (middle & 0x0F) << 8
+        pairs[1::2] = data[:, 2] | (middle & 0xF0) << 4
+        return (pairs ^ 0x800) - 0x800  # 12-bit two's complement
     if fmt == "24":
-        data = np.frombuffer(raw[:len(raw) // 3 * 3], np.uint8).reshape(-1, 3).astype(np.int64)
+        data = np.frombuffer(raw[:len(raw) // 3 * 3], np.uint8).reshape(-1, 3).astype(np.int32)
         values = data[:, 0] | data[:, 1] << 8 | data[:, 2] << 16
         return values - ((values & 0x800000) << 1)
     dtype = {"16": "<i2", "61": ">i2", "80": "u1", "160": "<u2", "32": "<i4"}[fmt]
-    values = np.frombuffer(raw[:len(raw) // np.dtype(dtype).itemsize * np.dtype(dtype).itemsize], dtype).astype(np.int64)
+    values = np.frombuffer(raw[:len(raw) // np.dtype(dtype).itemsize * np.dtype(dtype).itemsize], dtype)
+    values = values.astype(np.int64 if fmt == "32" else np.int32)
     return values - {"80": 128, "160": 32768}.get(fmt, 0)
 
 

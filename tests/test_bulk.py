@@ -157,18 +157,26 @@ def test_a_folder_is_labelled_in_a_pool_and_bad_recordings_do_not_stop_it(tmp_pa
         assert summary["classified"] == int(rows[name]["beats"]) and (tmp_path / "out" / name / "strip.png").exists()
 
 
-def test_a_model_that_does_not_load_in_the_workers_fails_each_record_instead_of_hanging(tmp_path):
+def test_a_model_that_does_not_load_in_the_workers_is_one_error_instead_of_a_hang(tmp_path, capsys):
     import threading
 
     from ecgnet.serving.batch import LabelJob, label_many
     job = LabelJob(str(tmp_path / "gone.pt"), "auto", "gqrs", None, None, None, 0.0, 10.0)
-    rows = []
-    worker = threading.Thread(target=lambda: rows.extend(label_many([FIXTURES / "mitdb" / "201"], tmp_path / "out", job, 1)), daemon=True)
+    raised = []
+
+    def label():
+        try:
+            label_many([FIXTURES / "mitdb" / "201", FIXTURES / "mitdb" / "208"], tmp_path / "out", job, 2)
+        except EcgnetError as e:
+            raised.append(str(e))
+    worker = threading.Thread(target=label, daemon=True)
     worker.start()
     worker.join(120)
     assert not worker.is_alive(), "the pool kept restarting workers that cannot load the model"
-    assert [r["status"] for r in rows] == ["failed"] and rows[0]["error"].startswith("the model could not be loaded: ")
-    assert "gone.pt" in rows[0]["error"]
+    assert len(raised) == 1 and "the model could not be loaded: " in raised[0] and "gone.pt" in raised[0]
+    code = ecgnet("predict", "--record", FIXTURES / "mitdb", "--out", tmp_path / "cli", "--checkpoint", tmp_path / "gone.pt")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "gone.pt" in err[0], err
 
 
 def test_each_worker_keeps_numpys_blas_to_its_share_of_the_cores():

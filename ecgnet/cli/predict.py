@@ -171,7 +171,6 @@ def predict_records(records: list, args: argparse.Namespace) -> int:
 
     from ..serving.batch import label_many
 
-    load_classifier(args)  # a bad model is one error here, not one per record
     rows = label_many(records, Path(args.out), label_job(args), args.workers)
     failed = [r for r in rows if r["status"] != "ok"]
     for r in failed:

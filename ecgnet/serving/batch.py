@@ -159,7 +159,7 @@ def label_path(classifier, record: Path, out: Path, job: LabelJob) -> dict:
 def _label_one(task: tuple[Path, Path, LabelJob]) -> dict:
     record, out, job = task
     if _worker_classifier is None:
-        return {"path": str(record), "status": "failed", "error": f"the model could not be loaded: {_worker_error}"}
+        return {"path": str(record), "status": "failed", "error": f"the model could not be loaded: {_worker_error}", "model_failed": True}
     try:
         return {"path": str(record), "status": "ok", "summary": label_path(_worker_classifier, record, out, job)}
     except EcgnetError as e:
@@ -172,7 +172,8 @@ def label_many(records: list[Path], out_dir: Path, job: LabelJob, workers: int =
     """Label ``records`` in a pool of ``workers`` processes (0: one per core) into ``out_dir/<name>/``.
 
     Returns one row per record, in the order given, with its summary or its error;
-    writes ``out_dir/summary.csv`` over all of them. A failing record never stops the rest.
+    writes ``out_dir/summary.csv`` over all of them. A failing record never stops the rest; a model that does not load
+    (in the workers: the caller need not load it first) is one ``EcgnetError``.
     """
     from tqdm import tqdm
 
@@ -183,7 +184,11 @@ def label_many(records: list[Path], out_dir: Path, job: LabelJob, workers: int =
     context = multiprocessing.get_context("spawn")  # a clean interpreter per worker: no forked thread pools
     with context.Pool(workers, initializer=_init_worker, initargs=(job, threads)) as pool:
         progress = tqdm(pool.imap(_label_one, tasks), total=len(tasks), desc="records", unit="record", file=sys.stderr, disable=None)
-        rows = [row | {"folder": task[1].name} for task, row in zip(tasks, progress)]
+        rows = []
+        for task, row in zip(tasks, progress):
+            if row.pop("model_failed", False):
+                raise EcgnetError(row["error"])
+            rows.append(row | {"folder": task[1].name})
     write_text(out_dir / "summary.csv", summary_csv(rows))
     return rows
 

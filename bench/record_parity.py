@@ -6,11 +6,13 @@
 With ``--checkout DIR`` this checkout and another one (e.g. a git worktree of the code before a change to the record
 path) label the MIT-BIH DS2 records with the same model (``--checkout-model``: its name there); with ``--backends`` this
 checkout labels them on both backends. Prints, per pair, the beats compared, beats found by one side only, the largest
-probability difference and the labels that differ; writes bench/results/record_parity.json.
+probability difference and the labels that differ; writes bench/results/record_parity.json (pairs not compared this
+time are kept from the last run).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, save, table
+from common import RESULTS, ROOT, save, table
 
 from ecgnet.signals.records import DS2
 
@@ -83,7 +85,9 @@ def main() -> None:
     if not rows:
         raise SystemExit("nothing to compare: give --checkout DIR and/or --backends")
     print(table(rows, list(rows[0])))
-    print(f"wrote {save('record_parity', {'rows': rows})}")
+    last = RESULTS / "record_parity.json"  # pairs not compared this time are kept from the last run
+    kept = [r for r in json.loads(last.read_text())["rows"] if r["pair"] not in {n["pair"] for n in rows}] if last.exists() else []
+    print(f"wrote {save('record_parity', {'rows': kept + rows})}")
 
 
 if __name__ == "__main__":

@@ -141,11 +141,10 @@ def record_level(args: argparse.Namespace) -> bool:
     if not args.checkpoint or choose_backend(args.checkpoint, args.backend)[0] == "onnxruntime":
         return False
     from ..errors import EcgnetError
-    from ..models.pretrained import resolve_checkpoint
-    from ..models.registry import is_record_model
+    from ..models.pretrained import is_record_checkpoint
 
     try:
-        return is_record_model(resolve_checkpoint(args.checkpoint).get("model_name", ""))
+        return is_record_checkpoint(args.checkpoint)
     except EcgnetError:  # reported when the model is loaded, after the recording's own errors
         return False
 

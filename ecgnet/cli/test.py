@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     configure_process(0, args.device)
     from ..errors import EcgnetError
-    from ..models.pretrained import shipped_names
+    from ..models.pretrained import is_record_checkpoint, shipped_names
 
     if args.out is None and args.checkpoint in shipped_names():
         raise EcgnetError(f"'{args.checkpoint}' is a shipped model; say where the report goes with --out DIR")
@@ -51,13 +51,6 @@ def run(args: argparse.Namespace) -> int:
     print(format_report(metrics))
     print(f"\nwrote metrics.json, confusion_matrix.png, reliability.png, coverage.png in {out}")
     return 0
-
-
-def is_record_checkpoint(spec: str) -> bool:
-    from ..models.pretrained import resolve_checkpoint
-    from ..models.registry import is_record_model
-
-    return is_record_model(resolve_checkpoint(spec).get("model_name", ""))
 
 
 def test_record_model(args: argparse.Namespace, out: Path) -> int:

@@ -66,6 +66,13 @@ def resolve_checkpoint(spec: str | Path) -> dict:
     return load_checkpoint(path)
 
 
+def is_record_checkpoint(spec: str | Path) -> bool:
+    """Whether ``spec`` (as ``resolve_checkpoint`` takes it) is a record-level model: one verdict per recording."""
+    from .registry import is_record_model
+
+    return is_record_model(resolve_checkpoint(spec).get("model_name", ""))
+
+
 def write_model_file(ckpt: dict, path: str | Path, extra: dict | None = None) -> Path:
     """Write ``ckpt``'s evaluated weights as ``path`` (.safetensors) and its card as the .json beside it."""
     from safetensors.torch import save as save_safetensors

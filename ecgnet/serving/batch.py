@@ -184,11 +184,11 @@ def label_many(records: list[Path], out_dir: Path, job: LabelJob, workers: int =
     context = multiprocessing.get_context("spawn")  # a clean interpreter per worker: no forked thread pools
     with context.Pool(workers, initializer=_init_worker, initargs=(job, threads)) as pool:
         progress = tqdm(pool.imap(_label_one, tasks), total=len(tasks), desc="records", unit="record", file=sys.stderr, disable=None)
-        rows = []
-        for task, row in zip(tasks, progress):
-            if row.pop("model_failed", False):
-                raise EcgnetError(row["error"])
-            rows.append(row | {"folder": task[1].name})
+        rows = [row | {"folder": task[1].name} for task, row in zip(tasks, progress)]
+    # every record fails at once without a model; raised only now, as stopping a pool mid-run can hang its threads
+    model_errors = [r["error"] for r in rows if r.get("model_failed")]
+    if model_errors:
+        raise EcgnetError(model_errors[0])
     write_text(out_dir / "summary.csv", summary_csv(rows))
     return rows
 

@@ -157,7 +157,7 @@ def test_a_folder_is_labelled_in_a_pool_and_bad_recordings_do_not_stop_it(tmp_pa
         assert summary["classified"] == int(rows[name]["beats"]) and (tmp_path / "out" / name / "strip.png").exists()
 
 
-def test_a_model_that_does_not_load_in_the_workers_is_one_error_instead_of_a_hang(tmp_path, capsys):
+def test_a_model_that_does_not_load_in_the_workers_is_one_error_instead_of_a_hang(tmp_path):
     import threading
 
     from ecgnet.serving.batch import LabelJob, label_many
@@ -174,6 +174,9 @@ def test_a_model_that_does_not_load_in_the_workers_is_one_error_instead_of_a_han
     worker.join(120)
     assert not worker.is_alive(), "the pool kept restarting workers that cannot load the model"
     assert len(raised) == 1 and "the model could not be loaded: " in raised[0] and "gone.pt" in raised[0]
+
+
+def test_a_folder_run_with_a_model_that_does_not_load_is_one_line(tmp_path, capsys):
     code = ecgnet("predict", "--record", FIXTURES / "mitdb", "--out", tmp_path / "cli", "--checkpoint", tmp_path / "gone.pt")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "gone.pt" in err[0], err
